@@ -1,0 +1,44 @@
+# make run        set up .venv, get CIFAR-10, execute softmax.ipynb headless, print accuracies
+# make test       run the test suite (no network, no data set needed)
+# make release    build the student release into dist/softmax/ and dist/softmax.zip
+# make autograde SUBMISSIONS=<dir of zips> [OUT=build/grading]
+# make bench      benchmark the solution on the real data set
+#
+# CIFAR10_DIR (environment) points at a cifar-10-batches-py folder elsewhere.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+OUT ?= build/grading
+
+.PHONY: setup data run test release autograde bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)" >/dev/null
+	touch $@
+
+setup: $(VENV)/.installed
+
+data:
+	./get_datasets.sh
+
+run: setup data
+	$(PY) tools/run_notebook.py softmax.ipynb --out build/run
+
+test: setup
+	$(PY) -m pytest tests
+
+release: setup
+	$(PY) instructor/release.py --out dist
+
+autograde: setup
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make autograde SUBMISSIONS=<dir of zips> [OUT=$(OUT)]" >&2; exit 2; }
+	$(PY) instructor/autograde.py "$(SUBMISSIONS)" --out "$(OUT)"
+
+bench: setup data
+	$(PY) tools/bench.py
+
+clean:
+	rm -rf build dist

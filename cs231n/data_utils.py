@@ -1,0 +1,249 @@
+"""Load CIFAR-10 from the official "python version" files and preprocess it.
+
+The data set folder (cifar-10-batches-py) holds data_batch_1 .. data_batch_5
+(training) and test_batch, each a Python 2 pickle of a dict with
+  'data':   uint8 array (n, 3072), each row an image as R, G, B planes of 32x32
+  'labels': list of n ints in [0, 10)
+
+Where the folder is: the CIFAR10_DIR environment variable if set, otherwise
+datasets/cifar-10-batches-py next to the cs231n package. get_datasets.sh puts
+it there.
+"""
+import codecs
+import os
+import pickle
+
+import numpy as np
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_CIFAR10_DIR = os.path.join(os.path.dirname(_HERE), "datasets", "cifar-10-batches-py")
+TRAIN_FILES = [f"data_batch_{b}" for b in range(1, 6)]
+TEST_FILE = "test_batch"
+CLASSES = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+_FIX = "Run ./get_datasets.sh to download (or repair) it, or point CIFAR10_DIR at a complete copy."
+
+
+class DatasetError(RuntimeError):
+    """The CIFAR-10 files are missing, truncated or not what they should be."""
+
+
+def dataset_dir(root=None):
+    """The data set folder: root if given, else $CIFAR10_DIR, else the default."""
+    return os.fspath(root or os.environ.get("CIFAR10_DIR") or DEFAULT_CIFAR10_DIR)
+
+
+try:  # numpy >= 2 keeps its internals in numpy._core
+    from numpy._core.multiarray import _reconstruct
+except ImportError:  # pragma: no cover - numpy 1.x
+    from numpy.core.multiarray import _reconstruct
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickle only what a CIFAR-10 batch holds: plain containers and numpy arrays.
+
+    pickle can run arbitrary code; a batch file only ever needs these few
+    callables, so anything else is refused. Mapping them by hand also
+    avoids numpy 2's deprecation warning for the old numpy.core path.
+    """
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+                ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+                ("numpy", "ndarray"): np.ndarray,
+                ("numpy", "dtype"): np.dtype,
+                # Python 3 writes bytes in protocol 2 as _codecs.encode(str, 'latin1')
+                ("_codecs", "encode"): codecs.encode}
+
+    def find_class(self, module, name):
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"unexpected object {module}.{name}") from None
+
+
+def _read_batch(filename):
+    """Read one batch file; returns (data uint8 (n, 3072) CHW rows, labels int64 (n,))."""
+    if not os.path.isfile(filename):
+        raise DatasetError(f"CIFAR-10 file not found: {filename}. {_FIX}")
+    try:
+        with open(filename, "rb") as f:
+            d = _BatchUnpickler(f, encoding="latin1").load()
+        data = np.asarray(d["data"])
+        labels = np.asarray(d["labels"], dtype=np.int64)
+    except Exception as e:  # truncated, not a pickle, wrong content
+        raise DatasetError(f"CIFAR-10 file {filename} is corrupt or truncated "
+                           f"({type(e).__name__}: {e}). {_FIX}") from e
+    if (data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072
+            or labels.shape != (data.shape[0],)
+            or (labels.size and (labels.min() < 0 or labels.max() > 9))):
+        raise DatasetError(f"CIFAR-10 file {filename} does not hold uint8 images (n, 3072) "
+                           f"with labels 0..9 (got data {data.dtype} {data.shape}, "
+                           f"{labels.shape[0]} labels). {_FIX}")
+    return data, labels
+
+
+def _to_hwc(rows):
+    """(n, 3072) rows of R, G, B planes -> (n, 32, 32, 3) images (a view, no copy)."""
+    return rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+
+def load_CIFAR_batch(filename):
+    """
+    Load a single batch of CIFAR-10.
+
+    Returns a tuple of:
+    - X: uint8 array of shape (n, 32, 32, 3), the images (height, width, RGB)
+    - Y: int64 array of shape (n,), the labels
+    """
+    data, labels = _read_batch(filename)
+    return np.ascontiguousarray(_to_hwc(data)), labels
+
+
+def load_CIFAR10(ROOT=None):
+    """
+    Load all of CIFAR-10 as raw pixels.
+
+    Inputs:
+    - ROOT: the cifar-10-batches-py folder (default: see dataset_dir).
+
+    Returns a tuple of:
+    - Xtr: uint8 array (50000, 32, 32, 3), training images
+    - Ytr: int64 array (50000,), training labels
+    - Xte: uint8 array (10000, 32, 32, 3), test images
+    - Yte: int64 array (10000,), test labels
+    (fewer rows if the files hold fewer images).
+    """
+    root = dataset_dir(ROOT)
+    _check_folder(root)
+    parts = [load_CIFAR_batch(os.path.join(root, f)) for f in TRAIN_FILES]
+    Xtr = np.concatenate([p[0] for p in parts])
+    Ytr = np.concatenate([p[1] for p in parts])
+    Xte, Yte = load_CIFAR_batch(os.path.join(root, TEST_FILE))
+    return Xtr, Ytr, Xte, Yte
+
+
+def _check_folder(root):
+    if not os.path.isdir(root):
+        raise DatasetError(f"CIFAR-10 folder not found: {root}. {_FIX}")
+
+
+def _fill(batches, dest, mean_sum=None):
+    """Move images from a list of raw batches into dest = [(X_out, y_out), ...] in order.
+
+    Each X_out is (n, 3073); its first 3072 columns receive the raw pixels in
+    (height, width, RGB) order. Batches are popped from the list as they are
+    used, and np.empty pages only take memory once written, so the peak is
+    the output arrays plus about one raw batch. If mean_sum (float64 (3072,))
+    is given, the pixel sums of the first destination are added to it.
+    Returns how many destination rows could not be filled.
+    """
+    targets = [(X, y, 0) for X, y in dest if X.shape[0] > 0]
+    while targets and batches:
+        data, labels = batches.pop(0)
+        start = 0
+        while targets and start < data.shape[0]:
+            X, y, filled = targets[0]
+            take = min(X.shape[0] - filled, data.shape[0] - start)
+            block = _to_hwc(data[start:start + take]).reshape(take, 3072)
+            X[filled:filled + take, :3072] = block
+            y[filled:filled + take] = labels[start:start + take]
+            if mean_sum is not None and X is dest[0][0]:
+                mean_sum += block.sum(axis=0, dtype=np.float64)
+            start += take
+            filled += take
+            targets[0] = (X, y, filled)
+            if filled == X.shape[0]:
+                targets.pop(0)
+        del data, labels
+    return sum(X.shape[0] - filled for X, _, filled in targets)
+
+
+def get_CIFAR10_data(num_training=None, num_validation=None, num_test=None, num_dev=None,
+                     cifar10_dir=None, subtract_mean=True, dtype=np.float32, seed=0):
+    """
+    Load CIFAR-10 and preprocess it for a linear classifier.
+
+    Splits: the first num_training training images are the training set, the
+    next num_validation the validation set; the first num_test test images the
+    test set; a seeded random subset of num_dev training images the dev set
+    (for quick checks). None means the standard sizes 49000 / 1000 / 1000 / 500
+    on the full data set; on a smaller copy (such as a test fixture) the same
+    fractions of what it holds (98% / 2% of train, 10% of test, 1% of train).
+
+    Preprocessing: every image is flattened to 3072 values in (height, width,
+    RGB) order, the mean training image is subtracted (if subtract_mean), and a
+    constant 1 is appended as column 3072 (the bias trick), so D = 3073.
+
+    Inputs:
+    - cifar10_dir: the cifar-10-batches-py folder (default: $CIFAR10_DIR or
+      datasets/cifar-10-batches-py).
+    - dtype: floating dtype of the X arrays. float32 halves the memory and the
+      time of every matrix product, and is plenty for SGD.
+    - seed: seed for choosing the dev subset.
+
+    Returns a dict with
+    - X_train (num_training, 3073), y_train (num_training,)
+    - X_val (num_validation, 3073), y_val (num_validation,)
+    - X_test (num_test, 3073), y_test (num_test,)
+    - X_dev (num_dev, 3073), y_dev (num_dev,)
+    - mean_image: float64 (32, 32, 3), the subtracted mean (zeros if not subtracted)
+    Labels are int64.
+    """
+    dtype = np.dtype(dtype)
+    if not np.issubdtype(dtype, np.floating):
+        raise TypeError(f"dtype must be a floating type, got {dtype}")
+    root = dataset_dir(cifar10_dir)
+    _check_folder(root)
+    train = [_read_batch(os.path.join(root, f)) for f in TRAIN_FILES]   # raw uint8
+    test = [_read_batch(os.path.join(root, TEST_FILE))]
+    n_train_all = sum(labels.shape[0] for _, labels in train)
+    n_test_all = test[0][1].shape[0]
+    full = n_train_all >= 50000
+    if num_validation is None:
+        num_validation = 1000 if full else max(1, n_train_all // 50)
+    if num_training is None:
+        num_training = min(49000, n_train_all - num_validation)
+    if num_test is None:
+        num_test = 1000 if n_test_all >= 10000 else max(1, n_test_all // 10)
+    if num_dev is None:
+        num_dev = 500 if full else max(1, n_train_all // 100)
+    for name, n in [("num_training", num_training), ("num_validation", num_validation),
+                    ("num_test", num_test), ("num_dev", num_dev)]:
+        if int(n) != n or n < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {n!r}")
+    if num_training < 1:
+        raise ValueError("num_training must be at least 1")
+    if num_dev > num_training:
+        raise ValueError(f"num_dev ({num_dev}) cannot exceed num_training ({num_training})")
+
+    D = 3072
+    X_train = np.empty((num_training, D + 1), dtype=dtype)
+    y_train = np.empty(num_training, dtype=np.int64)
+    X_val = np.empty((num_validation, D + 1), dtype=dtype)
+    y_val = np.empty(num_validation, dtype=np.int64)
+    X_test = np.empty((num_test, D + 1), dtype=dtype)
+    y_test = np.empty(num_test, dtype=np.int64)
+
+    mean_sum = np.zeros(D, dtype=np.float64)
+    missing = _fill(train, [(X_train, y_train), (X_val, y_val)], mean_sum)
+    if missing:
+        raise ValueError(f"the training files hold {num_training + num_validation - missing} "
+                         f"images, fewer than num_training + num_validation = "
+                         f"{num_training + num_validation}")
+    missing = _fill(test, [(X_test, y_test)])
+    if missing:
+        raise ValueError(f"the test file holds {num_test - missing} images, fewer than "
+                         f"num_test = {num_test}")
+
+    mean_image = mean_sum / num_training if subtract_mean else np.zeros(D)
+    for X in (X_train, X_val, X_test):
+        if subtract_mean:
+            X[:, :D] -= mean_image.astype(dtype)   # in place: no full-size temporary
+        X[:, D] = 1.0                              # bias trick
+
+    dev_idx = np.random.default_rng(seed).choice(num_training, num_dev, replace=False)
+    return {
+        "X_train": X_train, "y_train": y_train,
+        "X_val": X_val, "y_val": y_val,
+        "X_test": X_test, "y_test": y_test,
+        "X_dev": X_train[dev_idx], "y_dev": y_train[dev_idx],
+        "mean_image": mean_image.reshape(32, 32, 3),
+    }

@@ -1,0 +1,82 @@
+"""Execute a notebook headless in a real Jupyter kernel; save it and an HTML report.
+
+    python tools/run_notebook.py softmax.ipynb --out build/run
+
+Writes OUT/<name>.executed.ipynb and OUT/<name>.html (the committed notebook is
+left untouched), prints how long each section took, and the accuracies that the
+notebook printed on its "Final:" line. Exits non-zero if a cell fails.
+"""
+import argparse
+import os
+import re
+import sys
+import time
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+
+def section_times(nb):
+    """(title, seconds) per markdown-headed section, from the cells' execution timestamps."""
+    from datetime import datetime
+    rows, title, total = [], "setup", 0.0
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("#"):
+            if total:
+                rows.append((title, total))
+            title, total = cell.source.lstrip("# ").splitlines()[0], 0.0
+        timing = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
+            t0 = datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
+            t1 = datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
+            total += (t1 - t0).total_seconds()
+    if total:
+        rows.append((title, total))
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("notebook")
+    ap.add_argument("--out", default="build/run")
+    ap.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    args = ap.parse_args()
+
+    nb = nbformat.read(args.notebook, as_version=4)
+    os.makedirs(args.out, exist_ok=True)
+    stem = os.path.splitext(os.path.basename(args.notebook))[0]
+    out_nb = os.path.join(args.out, f"{stem}.executed.ipynb")
+    client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3", record_timing=True,
+                            resources={"metadata": {"path": os.path.dirname(os.path.abspath(args.notebook))}})
+    start = time.perf_counter()
+    failed = None
+    try:
+        client.execute()
+    except CellExecutionError as e:
+        failed = e
+    wall = time.perf_counter() - start
+    nbformat.write(nb, out_nb)
+
+    from nbconvert import HTMLExporter
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    with open(os.path.join(args.out, f"{stem}.html"), "w", encoding="utf-8") as f:
+        f.write(html)
+
+    for title, seconds in section_times(nb):
+        print(f"{seconds:7.1f} s  {title}")
+    print(f"{wall:7.1f} s  total (kernel start included)")
+    print(f"wrote {out_nb} and {os.path.join(args.out, stem + '.html')}")
+    if failed is not None:
+        print(f"a cell failed:\n{failed}", file=sys.stderr)
+        return 1
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    m = re.search(r"Final: best validation accuracy ([0-9.]+), test accuracy ([0-9.]+)", text)
+    if m:
+        print(f"validation accuracy: {m.group(1)}\ntest accuracy: {m.group(2)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
