@@ -66,11 +66,12 @@ def make_images(n, rng, templates, noise=60):
     return np.clip(imgs, 0, 255).astype(np.uint8), labels
 
 
-def write_cifar(root, n_per_batch=200, n_test=200, seed=0, num_batches=5):
+def write_cifar(root, n_per_batch=200, n_test=200, seed=0, num_batches=5, signal=4.0):
     """Write cifar-10-batches-py into root; returns its path and the raw arrays."""
     rng = np.random.default_rng(seed)
-    # Smooth-ish class templates: a few random blobs per class, as 32x32x3 planes.
-    templates = rng.uniform(40, 215, size=(10, 3072))
+    # A common background plus a weak class-specific pattern: learnable by a
+    # linear classifier, but not so easily that a wrong gradient still scores 100%.
+    templates = rng.uniform(60, 195, size=3072) + rng.normal(0, signal, size=(10, 3072))
     folder = os.path.join(root, "cifar-10-batches-py")
     os.makedirs(folder, exist_ok=True)
     raw = {}
