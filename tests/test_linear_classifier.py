@@ -1,0 +1,96 @@
+"""SGD training and prediction of the linear classifier."""
+import numpy as np
+import pytest
+
+from cs231n.classifiers import LinearClassifier, Softmax
+
+
+def blobs(seed=0, N=300, D=6, C=3, dtype=np.float64):
+    """C well-separated Gaussian blobs with a bias column."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, C, size=N)
+    centres = rng.standard_normal((C, D - 1)) * 3
+    X = np.hstack([centres[y] + rng.standard_normal((N, D - 1)), np.ones((N, 1))])
+    return X.astype(dtype), y
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_training_lowers_the_loss_and_fits(dtype):
+    X, y = blobs(dtype=dtype)
+    clf = Softmax(seed=0)
+    hist = clf.train(X, y, learning_rate=0.1, reg=1e-4, num_iters=300, batch_size=32)
+    assert len(hist) == 300 and all(isinstance(v, float) for v in hist)
+    assert np.mean(hist[-20:]) < 0.5 * np.mean(hist[:5])
+    assert np.mean(clf.predict(X) == y) > 0.9
+    assert clf.W.dtype == dtype and clf.W.shape == (6, 3)
+
+
+def test_seeded_runs_repeat_and_each_call_starts_fresh():
+    X, y = blobs(1)
+    clf = Softmax(seed=42)
+    h1 = clf.train(X, y, learning_rate=0.05, num_iters=50)
+    W1 = clf.W.copy()
+    h2 = clf.train(X, y, learning_rate=0.05, num_iters=50)   # same object, reused
+    np.testing.assert_array_equal(h1, h2)
+    np.testing.assert_array_equal(W1, clf.W)
+    other = Softmax(seed=42)
+    np.testing.assert_array_equal(other.train(X, y, learning_rate=0.05, num_iters=50), h1)
+
+
+def test_warm_start_continues_from_the_current_weights():
+    X, y = blobs(2)
+    clf = Softmax(seed=0)
+    clf.train(X, y, learning_rate=0.05, num_iters=100)
+    loss_after_first = clf.train(X, y, learning_rate=0.05, num_iters=1, warm_start=True)[0]
+    fresh = Softmax(seed=0).train(X, y, learning_rate=0.05, num_iters=1)[0]
+    assert loss_after_first < fresh
+
+
+def test_unseeded_runs_differ():
+    X, y = blobs(3)
+    a = Softmax().train(X, y, num_iters=5)
+    b = Softmax().train(X, y, num_iters=5)
+    assert not np.array_equal(a, b)
+
+
+def test_batch_larger_than_data_samples_with_replacement():
+    X, y = blobs(4, N=10)
+    hist = Softmax(seed=0).train(X, y, num_iters=3, batch_size=64)
+    assert len(hist) == 3
+
+
+def test_predict_is_argmax_of_scores():
+    X, y = blobs(5)
+    clf = Softmax(seed=0)
+    clf.train(X, y, learning_rate=0.1, num_iters=20)
+    pred = clf.predict(X)
+    assert pred.shape == (X.shape[0],) and np.issubdtype(pred.dtype, np.integer)
+    np.testing.assert_array_equal(pred, np.argmax(X @ clf.W, axis=1))
+
+
+def test_inputs_not_modified():
+    X, y = blobs(6)
+    X0, y0 = X.copy(), y.copy()
+    clf = Softmax(seed=0)
+    clf.train(X, y, num_iters=10)
+    clf.predict(X)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+
+
+def test_clear_errors():
+    X, y = blobs(7)
+    with pytest.raises(RuntimeError, match="train"):
+        Softmax().predict(X)
+    with pytest.raises(ValueError, match="shape"):
+        Softmax().train(X, y[:-1])
+    with pytest.raises(TypeError, match="float"):
+        Softmax().train(X.astype(np.uint8), y)
+    with pytest.raises(ValueError, match="batch_size"):
+        Softmax().train(X, y, batch_size=0)
+    clf = Softmax(seed=0)
+    clf.train(X, y, num_iters=1)
+    with pytest.raises(ValueError, match="shape"):
+        clf.predict(X[:, :3])
+    with pytest.raises(NotImplementedError):
+        LinearClassifier().train(X, y, num_iters=1)

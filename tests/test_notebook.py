@@ -1,0 +1,118 @@
+"""softmax.ipynb: committed clean, well-formed for nbgrader, and runs top to bottom."""
+import json
+import os
+import re
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOTEBOOK = os.path.join(ROOT, "softmax.ipynb")
+STUDENT_PY = ["cs231n/classifiers/softmax.py", "cs231n/classifiers/linear_classifier.py"]
+
+
+def load():
+    return nbformat.read(NOTEBOOK, as_version=4)
+
+
+def test_committed_without_outputs_and_with_python3_kernel():
+    nb = load()
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+
+
+def test_nbgrader_metadata():
+    nb = load()
+    ids, points = [], 0
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader")
+        assert meta is not None, f"cell without nbgrader metadata: {cell.source[:60]!r}"
+        assert meta["schema_version"] == 3
+        ids.append(meta["grade_id"])
+        if meta["grade"]:
+            assert meta["points"] > 0
+            points += meta["points"]
+        if meta["grade"] and not meta["solution"]:       # autograded test cell
+            assert meta["locked"] and cell.cell_type == "code"
+            first = cell.source.lstrip().splitlines()[0]
+            assert first.startswith('"""') and first.endswith('"""'), "test cells open with a docstring"
+    assert len(ids) == len(set(ids)), "grade_ids must be unique"
+    assert points >= 20
+
+
+@pytest.mark.parametrize("path", STUDENT_PY + ["softmax.ipynb"])
+def test_solution_markers_are_balanced(path):
+    with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+        text = f.read()
+    begins = [m.start() for m in re.finditer("### BEGIN SOLUTION", text)]
+    ends = [m.start() for m in re.finditer("### END SOLUTION", text)]
+    assert begins and len(begins) == len(ends)
+    assert all(b < e for b, e in zip(begins, ends))
+    assert all(e < b for e, b in zip(ends, begins[1:]))
+
+
+PROBE = """
+import json
+print("PROBE " + json.dumps({
+    "naive_loss": loss_naive, "vectorized_loss": loss_vectorized,
+    "grad_difference": float(grad_difference),
+    "gradcheck_max": float(max(errors.max(), errors_reg.max())),
+    "loss_first": float(np.mean(loss_hist[:10])), "loss_last": float(np.mean(loss_hist[-100:])),
+    "n_results": len(results), "best_val": best_val, "test_accuracy": float(test_accuracy),
+    "shapes": {k: list(v.shape) for k, v in data.items()},
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def executed(synthetic_cifar, tmp_path_factory):
+    """The notebook run in a real kernel on the synthetic data set, plus probed values."""
+    nb = load()
+    nb.cells.append(nbformat.v4.new_code_cell(PROBE))
+    env = dict(os.environ, CIFAR10_DIR=str(synthetic_cifar), MPLBACKEND="Agg")
+    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": ROOT}})
+    old = dict(os.environ)
+    os.environ.update(env)        # the kernel inherits the environment
+    try:
+        client.execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    probe = json.loads(text.split("PROBE ", 1)[1])
+    return nb, probe
+
+
+def test_notebook_runs_top_to_bottom(executed):
+    nb, _ = executed
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for out in cell.outputs:
+            assert out.output_type != "error", f"{cell.source[:80]!r} raised {out.get('ename')}"
+            if cell.metadata.get("nbgrader", {}).get("grade"):
+                assert out.get("name") != "stderr", "a test cell wrote to stderr"
+
+
+def test_notebook_values(executed):
+    _, p = executed
+    assert abs(p["naive_loss"] - 2.302585) < 0.1
+    assert abs(p["naive_loss"] - p["vectorized_loss"]) < 1e-10
+    assert p["grad_difference"] < 1e-8
+    assert p["gradcheck_max"] < 1e-6
+    assert p["loss_last"] < 0.9 * p["loss_first"]
+    assert p["n_results"] >= 25
+    assert p["best_val"] >= 0.37 and p["test_accuracy"] > 0.33
+    assert p["shapes"]["X_train"] == [1960, 3073] and p["shapes"]["X_dev"] == [20, 3073]
+
+
+def test_notebook_plots_rendered(executed):
+    nb, _ = executed
+    images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                 if "image/png" in o.get("data", {}))
+    assert images >= 5   # samples, mean image, loss curve, sweep heatmap, templates
