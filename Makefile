@@ -35,7 +35,7 @@ release: setup
 
 autograde: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make autograde SUBMISSIONS=<dir of zips> [OUT=$(OUT)]" >&2; exit 2; }
-	$(PY) instructor/autograde.py "$(SUBMISSIONS)" --out "$(OUT)"
+	$(PY) instructor/autograde.py "$(SUBMISSIONS)" --out "$(OUT)" $(AUTOGRADE_FLAGS)
 
 bench: setup data
 	$(PY) tools/bench.py

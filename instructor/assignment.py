@@ -1,0 +1,42 @@
+"""What the softmax assignment is made of: names and paths shared by the release
+build (release.py) and the grader (autograde.py, grade_one.py).
+
+Not a script; imported by the other files in this folder.
+"""
+import os
+import re
+
+INSTRUCTOR_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(INSTRUCTOR_DIR)
+
+ASSIGNMENT_ID = "softmax"          # nbgrader's assignment name
+NOTEBOOK = "softmax.ipynb"         # the one notebook of the assignment
+PACKAGE = "cs231n"                 # the Python package students receive
+
+# Files copied into the release as they are (paths relative to the repository).
+RELEASE_EXTRAS = [
+    "get_datasets.sh",
+    "requirements.txt",
+    "collectSubmission.sh",
+    "datasets/README.md",
+    "datasets/.gitignore",
+]
+STUDENT_README = os.path.join(INSTRUCTOR_DIR, "student_README.md")  # becomes README.md
+
+NBGRADER_CONFIG = os.path.join(INSTRUCTOR_DIR, "nbgrader_config.py")
+
+# Student ids: the rule collectSubmission.sh enforces.
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+SKIP_DIRS = {"__pycache__", ".ipynb_checkpoints"}
+
+
+def package_py_files(root):
+    """The .py files of the package under root, as sorted '/'-separated relative paths."""
+    found = []
+    for folder, dirs, names in os.walk(os.path.join(root, PACKAGE)):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+        for name in sorted(names):
+            if name.endswith(".py") and not name.startswith("."):
+                found.append(os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"))
+    return found

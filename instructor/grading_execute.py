@@ -1,0 +1,407 @@
+"""nbgrader preprocessors used by the grader (grade_one.py); not a script.
+
+GuardedExecute replaces nbgrader's Execute when hand-ins are autograded. On top of
+what Execute does (run every cell, record errors, interrupt a cell that runs past
+the timeout), it
+
+- survives a kernel that dies (os._exit, a crash in compiled code) or a cell that
+  cannot be interrupted: the cell gets an error output (so it scores 0), the
+  kernel is restarted, the cells before it are run again without their outputs
+  to rebuild the state, and grading goes on with the next cell;
+- stops at the hand-in's deadline: cells it cannot start in time get an error;
+- keeps at most max_output_bytes of output per cell (a print loop cannot fill the
+  grader's memory or the feedback); errors are always kept, and a dropped stderr
+  output still makes the cell fail, as it would have without the cap;
+- checks after each test cell that the functions the tests rely on are the
+  originals: numpy's and the builtins (a hand-in could replace np.allclose by a
+  function that always says yes), the notebook's `np`, and the IPython machinery
+  that reports exceptions. A change makes the test cell fail. The check runs in
+  the kernel, so it stops casual cheating only: code written against this
+  grader's internals could still get around it.
+
+FeedbackFilter runs in `nbgrader generate_feedback`: it removes the hidden tests
+from the test cells, from every traceback (IPython prints the failing line and
+its neighbours) and from any output that quotes them, and puts the grader's
+notes about the hand-in at the top.
+"""
+import ast
+import json
+import re
+import secrets
+import time
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.client import NotebookClient
+from nbformat.notebooknode import NotebookNode
+from nbformat.v4 import new_markdown_cell
+from traitlets import Float, Integer, List, Unicode
+
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader import utils as nbutils
+
+try:
+    from jupyter_core.utils import run_sync, ensure_async
+except ImportError:  # older jupyter_core
+    from nbclient.util import run_sync, ensure_async
+
+
+def error_output(ename, evalue):
+    """An error output, as the kernel would send it."""
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                        traceback=[f"{ename}: {evalue}"])
+
+
+def is_test_cell(cell):
+    """An autograded test: a grade cell that is not also a solution cell."""
+    return nbutils.is_grade(cell) and not nbutils.is_solution(cell)
+
+
+# Run in the kernel before the first cell, and again after a restart. It keeps the
+# originals in a closure inside a module object under a random name, and returns
+# nothing; check() lists what changed since.
+GUARD_SETUP = r'''
+def _setup(module_name):
+    import builtins, sys, types
+    import numpy, numpy.linalg
+    kinds = (types.BuiltinFunctionType, type)
+    originals = {}
+    for name, value in vars(builtins).items():
+        if isinstance(value, kinds):
+            originals[("builtins", name)] = value
+    for mod in (numpy, numpy.linalg):
+        for name, value in vars(mod).items():
+            if not name.startswith("_") and callable(value) and not isinstance(value, types.ModuleType):
+                originals[(mod.__name__, name)] = value
+    def code_of(f):
+        f = getattr(f, "_implementation", f)      # numpy 2 wraps functions in dispatchers
+        return getattr(f, "__code__", None)
+    codes = {key: code_of(f) for key, f in originals.items()}
+    shell = get_ipython()
+    shell_cls = type(shell)
+    methods = ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "showtraceback",
+               "_showtraceback", "showsyntaxerror", "user_expressions", "transform_cell")
+    # Some are set on the instance (bound methods: compared with ==, not `is`).
+    shell_methods = {name: (getattr(shell_cls, name, None), vars(shell).get(name)) for name in methods}
+    def check():
+        changed = []
+        for (modname, name), value in originals.items():
+            mod = builtins if modname == "builtins" else sys.modules.get(modname)
+            now = vars(mod).get(name) if mod is not None else None
+            if now is not value or code_of(now) is not codes[(modname, name)]:
+                changed.append(f"{modname}.{name}")
+        if sys.modules.get("numpy") is not numpy:
+            changed.append("the numpy module")
+        main = vars(sys.modules["__main__"])
+        if "np" in main and main["np"] is not numpy:
+            changed.append("np")
+        for name, (method, bound) in shell_methods.items():
+            if getattr(shell_cls, name, None) is not method or vars(shell).get(name) != bound:
+                changed.append(f"IPython's {name}")
+        if shell.custom_exceptions:
+            changed.append("IPython's exception handling (set_custom_exc)")
+        return changed
+    guard = types.ModuleType(module_name)
+    guard.check = check
+    sys.modules[module_name] = guard
+_setup(%r)
+del _setup
+'''
+
+
+class GuardedExecute(Execute):
+    """nbgrader's Execute that survives dead or stuck kernels, with an output cap,
+    a deadline and a check of the test environment (see the module docstring)."""
+
+    max_output_bytes = Integer(1_000_000, help="output kept per cell").tag(config=True)
+    deadline = Float(0.0, help="time.time() after which no cell is started (0: none)").tag(config=True)
+    max_restarts = Integer(3, help="kernel restarts before the remaining cells are given up").tag(config=True)
+    replay_timeout = Integer(0, help="seconds per cell when re-running cells after a restart "
+                                     "(0: the cell timeout)").tag(config=True)
+    events_file = Unicode("", help="JSON lines file for what happened (timeouts, restarts, ...)").tag(config=True)
+
+    # ---- bookkeeping -------------------------------------------------------------
+    def _event(self, kind, cell_index, detail=""):
+        grade_id = self.nb.cells[cell_index].metadata.get("nbgrader", {}).get("grade_id", "")
+        event = {"kind": kind, "cell": cell_index, "grade_id": grade_id, "detail": detail}
+        self._events.append(event)
+        if self.events_file:
+            with open(self.events_file, "a", encoding="utf-8") as f:
+                f.write(json.dumps(event) + "\n")
+
+    def _remaining(self):
+        return None if not self.deadline else self.deadline - time.time()
+
+    def _get_timeout(self, cell):
+        timeout = super()._get_timeout(cell)
+        remaining = self._remaining()
+        if remaining is not None:
+            # Leave a little time to interrupt the cell and record its error.
+            budget = max(1, int(remaining) - 5)
+            timeout = budget if timeout is None else min(timeout, budget)
+        return timeout
+
+    # ---- the output cap ----------------------------------------------------------
+    def output(self, outs, msg, display_id, cell_index):
+        msg_type = msg["msg_type"]
+        if msg_type != "error":
+            content = msg["content"]
+            if msg_type == "stream":
+                size = len(content.get("text", ""))
+            else:
+                size = sum(len(str(v)) for v in content.get("data", {}).values())
+            used = self._output_used.get(cell_index, 0) + size
+            self._output_used[cell_index] = used
+            if used > self.max_output_bytes:
+                if msg_type == "stream" and content.get("name") == "stderr":
+                    self._dropped_stderr.add(cell_index)
+                self._truncated.add(cell_index)
+                return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    def on_cell_executed(self, **kwargs):
+        super().on_cell_executed(**kwargs)
+        cell, index = kwargs["cell"], kwargs["cell_index"]
+        if index in self._truncated:
+            cell.outputs.append(NotebookNode(
+                output_type="stream", name="stdout",
+                text=f"\n[the grader kept only the first {self.max_output_bytes} bytes of "
+                     f"this cell's {self._output_used[index]} bytes of output]\n"))
+            self._event("output-truncated", index, f"{self._output_used[index]} bytes")
+        if index in self._dropped_stderr:
+            # Without the cap this stderr output would have made a test cell fail.
+            cell.outputs.append(NotebookNode(
+                output_type="stream", name="stderr",
+                text="[output on stderr was cut by the grader's output limit]\n"))
+
+    # ---- talking to the kernel outside of a cell ---------------------------------
+    def _run_silently(self, code, timeout):
+        """Execute code without recording outputs; the reply, or None on a timeout."""
+        async def run():
+            msg_id = await ensure_async(
+                self.kc.execute(code, silent=True, store_history=False, allow_stdin=False))
+            deadline = time.monotonic() + timeout
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                try:
+                    msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=min(left, 1.0)))
+                except Exception:  # queue.Empty: nothing yet
+                    if not await ensure_async(self.kc.is_alive()):
+                        raise DeadKernelError("Kernel died") from None
+                    continue
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    return msg
+        return run_sync(run)()
+
+    def _install_guard(self):
+        self._guard_name = "_grader_guard_" + secrets.token_hex(8)
+        reply = self._run_silently(GUARD_SETUP % self._guard_name, 60)
+        if reply is None or reply["content"]["status"] != "ok":
+            detail = "" if reply is None else reply["content"].get("evalue", "")
+            self.log.warning("could not install the integrity check: %s", detail)
+            self._guard_name = None
+
+    def _guard_changes(self):
+        """What the check reports as replaced, [] if nothing; None if it cannot run."""
+        if not self._guard_name:
+            return None
+        expr = f"__import__('sys').modules[{self._guard_name!r}].check()"
+        async def ask():
+            msg_id = await ensure_async(self.kc.execute(
+                "", silent=True, store_history=False, user_expressions={"r": expr}))
+            return await self.async_wait_for_reply(msg_id)
+        try:
+            reply = run_sync(ask)()
+        except Exception:
+            return None
+        if reply is None:
+            return None
+        result = reply["content"].get("user_expressions", {}).get("r", {})
+        if result.get("status") != "ok":
+            return ["the grader's own check (it was removed or broken)"]
+        try:
+            return list(ast.literal_eval(result["data"]["text/plain"]))
+        except (KeyError, ValueError, SyntaxError):
+            return ["the grader's own check (it returned something odd)"]
+
+    # ---- recovering from a dead or stuck kernel ----------------------------------
+    def _restart(self):
+        async def restart():
+            await ensure_async(self.km.restart_kernel(now=True))
+            await ensure_async(self.kc.wait_for_ready(timeout=self.startup_timeout))
+        run_sync(restart)()
+        self._install_guard()
+
+    def _recover(self, failed_index):
+        """Restart the kernel and re-run the cells before failed_index, except test cells
+        and cells that crashed before. False if the restart budget is used up."""
+        self._restarts += 1
+        if self._restarts > self.max_restarts:
+            return False
+        self._restart()
+        replay_timeout = self.replay_timeout or self.timeout or 300
+        for j in range(failed_index):
+            cell = self.nb.cells[j]
+            if (cell.cell_type != "code" or not cell.source.strip() or j in self._poisoned
+                    or is_test_cell(cell)):
+                continue
+            remaining = self._remaining()
+            if remaining is not None and remaining < 10:
+                break
+            limit = replay_timeout if remaining is None else min(replay_timeout, remaining - 5)
+            try:
+                reply = self._run_silently(cell.source, limit)
+            except DeadKernelError:
+                reply = None
+            if reply is None:  # the state cannot be rebuilt: carry on with a fresh kernel
+                self._poisoned.add(j)
+                self._event("replay-failed", j)
+                self._restarts += 1
+                if self._restarts > self.max_restarts:
+                    return False
+                self._restart()
+                break
+        return True
+
+    # ---- the main loop -----------------------------------------------------------
+    def preprocess(self, nb, resources=None, km=None):
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        self._events, self._output_used = [], {}
+        self._truncated, self._dropped_stderr, self._poisoned = set(), set(), set()
+        self._restarts, self._gave_up = 0, None
+
+        with self.setup_kernel():
+            info_msg = self.wait_for_reply(self.kc.kernel_info())
+            self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
+            self._install_guard()
+            for index, cell in enumerate(self.nb.cells):
+                if cell.cell_type != "code" or not cell.source.strip():
+                    continue
+                if self._gave_up is None:
+                    remaining = self._remaining()
+                    if remaining is not None and remaining < 5:
+                        self._gave_up = ("GraderTimeLimit", "not run: the time limit for the "
+                                         "whole notebook was reached before this cell")
+                        self._event("deadline", index)
+                if self._gave_up is not None:
+                    cell.outputs = [error_output(*self._gave_up)]
+                    continue
+                try:
+                    self.preprocess_cell(cell, resources, index)
+                except (DeadKernelError, CellTimeoutError) as e:
+                    self._poisoned.add(index)
+                    if isinstance(e, DeadKernelError):
+                        ename = "KernelDied"
+                        evalue = ("the Python kernel stopped while running this cell (os._exit(), "
+                                  "a crash in compiled code, or the memory limit)")
+                        self._event("kernel-died", index)
+                    else:
+                        ename = "CellTimeoutError"
+                        evalue = ("this cell did not finish in time and could not be interrupted")
+                        self._event("stuck", index, str(e).splitlines()[0] if str(e) else "")
+                    cell.outputs.append(error_output(
+                        ename, evalue + "; the grader restarted the kernel and re-ran the "
+                        "cells above this one (without the tests)"))
+                    if not self._recover(index):
+                        self._gave_up = ("KernelDied", "not run: the kernel had to be restarted "
+                                         f"more than {self.max_restarts} times")
+                    continue
+                if any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError"
+                       for o in cell.outputs):
+                    self._event("timeout", index)
+                if is_test_cell(cell):
+                    changed = self._guard_changes()
+                    if changed:
+                        cell.outputs.append(error_output(
+                            "GraderIntegrityError",
+                            "this test ran with replaced functions it relies on: "
+                            + ", ".join(sorted(changed)[:10])))
+                        self._event("tampering", index, ", ".join(sorted(changed)[:10]))
+        self.set_widgets_metadata()
+        return self.nb, self.resources
+
+
+# ---- feedback ------------------------------------------------------------------------
+HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+HIDDEN_NOTE = "# (hidden tests: not shown)"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def hidden_lines(source):
+    """The non-trivial lines of the hidden test regions of a cell's source."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if HIDDEN_BEGIN in line:
+            inside = True
+        elif HIDDEN_END in line:
+            inside = False
+        elif inside and len(line.strip()) >= 8:
+            lines.append(line.strip())
+    return lines
+
+
+def remove_hidden_region(source):
+    out, inside = [], False
+    for line in source.splitlines():
+        if HIDDEN_BEGIN in line:
+            inside = True
+            out.append(HIDDEN_NOTE)
+        elif HIDDEN_END in line:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+class FeedbackFilter(NbGraderPreprocessor):
+    """Hide the hidden tests in the feedback and show the grader's notes on top."""
+
+    notes = List(Unicode(), help="lines shown in a box at the top of the feedback").tag(config=True)
+    extra_secrets = List(Unicode(), help="more lines never to show").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        self._secrets = set(self.extra_secrets)
+        for cell in nb.cells:
+            self._secrets.update(hidden_lines(cell.source))
+        nb, resources = super().preprocess(nb, resources)
+        if self.notes:
+            text = "**Notes from the grader**\n\n" + "\n".join(f"- {n}" for n in self.notes)
+            nb.cells.insert(0, new_markdown_cell(text))
+        return nb, resources
+
+    def _redact(self, text):
+        if not any(s in _ANSI.sub("", text) for s in self._secrets):
+            return text
+        kept = []
+        for line in text.split("\n"):
+            plain = _ANSI.sub("", line)
+            kept.append("[line of a hidden test removed]" if any(s in plain for s in self._secrets)
+                        else line)
+        return "\n".join(kept)
+
+    def preprocess_cell(self, cell, resources, index):
+        if HIDDEN_BEGIN in cell.source:
+            cell.source = remove_hidden_region(cell.source)
+        for out in cell.get("outputs", []):
+            if out.output_type == "error":
+                frames = []
+                for frame in out.traceback:
+                    plain = _ANSI.sub("", frame)
+                    # IPython shows the test cell's code around the failing line: in a
+                    # test cell that is (a part of) the hidden tests, so drop the frame.
+                    if is_test_cell(cell) and re.search(r"Cell In\[\d+\]|<ipython-input-", plain):
+                        frames.append("(in a test of this cell; its code is not shown)")
+                    else:
+                        frames.append(self._redact(frame))
+                out.traceback = frames
+                out.evalue = self._redact(out.evalue)
+            elif out.output_type == "stream":
+                out.text = self._redact(out.text)
+            elif "data" in out:
+                for mime, value in list(out.data.items()):
+                    if isinstance(value, str) and mime.startswith("text/"):
+                        out.data[mime] = self._redact(value)
+        return cell, resources

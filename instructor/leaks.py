@@ -1,0 +1,117 @@
+"""Find solution and hidden-test text in a folder that students will receive.
+
+    python instructor/leaks.py FOLDER     # exit 1 and list the leaks, if any
+
+The secrets are taken from the instructor's source: the lines inside solution
+regions of the package's .py files and of the notebook's solution cells, the
+instructor's answers to the inline questions, the hidden tests, and the
+markers themselves. Short or common lines (that also occur outside the secret
+parts of the source) are not counted, since they prove nothing.
+"""
+import json
+import os
+import sys
+
+from assignment import NOTEBOOK, REPO_ROOT, package_py_files
+from strip_solutions import strip_solutions
+
+MARKERS = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"]
+MIN_LEN = 16  # shorter lines (`N = X.shape[0]`) are too generic to be evidence
+
+
+def _between(source, begin, end):
+    """(inside, outside): the lines of source between begin/end marker lines, and the rest."""
+    inside, outside, on = [], [], False
+    for line in source.splitlines():
+        if begin in line:
+            on = True
+        elif end in line:
+            on = False
+        elif on:
+            inside.append(line)
+        else:
+            outside.append(line)
+    return inside, outside
+
+
+def source_secrets(repo_root=REPO_ROOT):
+    """The distinctive secret lines of the instructor's source (stripped of indentation)."""
+    secret, public = set(), set()
+    for rel in package_py_files(repo_root):
+        with open(os.path.join(repo_root, rel), encoding="utf-8") as f:
+            text = f.read()
+        student, removed = strip_solutions(text, rel)
+        secret.update(removed)
+        public.update(student.splitlines())
+    with open(os.path.join(repo_root, NOTEBOOK), encoding="utf-8") as f:
+        nb = json.load(f)
+    for cell in nb["cells"]:
+        src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("solution") and cell["cell_type"] == "markdown":
+            secret.update(src.splitlines())       # the whole answer is replaced in the release
+            continue
+        inside, outside = _between(src, "BEGIN SOLUTION", "END SOLUTION")
+        hidden, outside = _between("\n".join(outside), "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+        secret.update(inside)
+        secret.update(hidden)
+        public.update(outside)
+    public = {line.strip() for line in public}
+    return sorted({s.strip() for s in secret
+                   if len(s.strip()) >= MIN_LEN and s.strip() not in public} | set(MARKERS))
+
+
+def _texts(folder):
+    """(relative path, text) of every file in folder; notebooks as their cells' text."""
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, folder)
+            with open(path, "rb") as f:
+                data = f.read()
+            text = data.decode("utf-8", errors="replace")
+            if name.endswith(".ipynb"):
+                try:  # JSON escapes quotes and newlines: search the decoded strings
+                    text = "\n".join(_strings(json.loads(text)))
+                except ValueError:
+                    pass
+            yield rel, text
+
+
+def _strings(node):
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, list):
+        if all(isinstance(x, str) for x in node):
+            yield "".join(node)
+        else:
+            for x in node:
+                yield from _strings(x)
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield k
+            yield from _strings(v)
+
+
+def find_leaks(folder, secrets=None):
+    """[(relative path, secret)] for every secret found in a file under folder."""
+    secrets = source_secrets() if secrets is None else secrets
+    found = []
+    for rel, text in _texts(folder):
+        found.extend((rel, s) for s in secrets if s in text)
+    return found
+
+
+def main(argv):
+    if len(argv) != 1 or not os.path.isdir(argv[0]):
+        print("usage: python instructor/leaks.py FOLDER", file=sys.stderr)
+        return 2
+    leaks = find_leaks(argv[0])
+    for rel, s in leaks:
+        print(f"{rel}: {s}")
+    return 1 if leaks else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,42 @@
+"""nbgrader settings of the softmax assignment, shared by the release build and the grader.
+
+release.py runs `nbgrader generate_assignment` with this file; grade_one.py loads
+it and adds the settings that depend on the run (time limits from the command
+line, the sandboxed kernel, the feedback filter). autograde.py copies it into
+its output folder, so that `nbgrader formgrader` can be started there for the
+manually graded answers.
+"""
+c = get_config()  # noqa: F821 (defined by traitlets when it loads this file)
+
+# The stub that replaces a solution region, in the notebook and (release.py) in
+# the package's .py files.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# nbgrader autograde replaces every non-notebook file of a hand-in with the
+# instructor's copy from the source folder. Students edit these two files, so
+# their own versions must be graded. (The grader checks that this list names
+# exactly the files with solution regions.)
+c.Autograde.exclude_overwriting = {
+    "softmax": [
+        "cs231n/classifiers/softmax.py",
+        "cs231n/classifiers/linear_classifier.py",
+    ],
+}
+
+# nbgrader's default of 30 s per cell is too short: the hyperparameter sweep
+# trains 25 classifiers on CIFAR-10, and a correct vectorized loss must not
+# lose points because the student's naive loop (timed by a hidden test) is slow.
+c.Execute.timeout = 300
+c.Execute.interrupt_on_timeout = True
+# Time for a cell's last outputs to arrive after it finished; a cell that
+# printed a lot needs more than nbgrader's 4 s.
+c.Execute.iopub_timeout = 30
+
+# Any stderr output in a test cell scores 0. Python warnings raised by library
+# code are not the student's doing, so a stderr output made only of warnings
+# (the "file:line: XWarning: message" line and the indented source line after
+# it) is dropped before scoring. Anything else on stderr still counts.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = (
+    r"\A(?:[^\n]*:\d+: [A-Za-z]*Warning: [^\n]*(?:\n|\Z)(?:[ \t]+[^\n]*(?:\n|\Z))*)+\Z")

@@ -1,0 +1,208 @@
+"""Build the student release of the softmax assignment.
+
+    python instructor/release.py [--out dist]        (or: make release)
+
+Writes OUT/softmax/ and OUT/softmax.zip (the same folder, zipped) with
+
+    softmax.ipynb        solutions replaced by stubs, hidden tests removed, test and
+                         read-only cells locked (checksums), outputs cleared
+    cs231n/              the package, solution regions of the .py files replaced by stubs
+    datasets/            empty but for its README.md and .gitignore
+    get_datasets.sh, requirements.txt, collectSubmission.sh, README.md (for students)
+
+The notebook goes through real `nbgrader generate_assignment`, in a temporary
+course folder with instructor/nbgrader_config.py. nbgrader copies other files
+as they are, so the .py files are stripped here (strip_solutions.py) before it
+runs. The result is then searched for any solution or hidden-test text
+(leaks.py) and refused if some is found.
+
+Everything is built in a temporary folder inside OUT and moved into place at
+the end: on any error (a source notebook that is not valid JSON, unbalanced
+solution markers, ...) the command prints what is wrong, exits non-zero and
+leaves OUT as it was.
+"""
+import argparse
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+from assignment import (ASSIGNMENT_ID, NBGRADER_CONFIG, NOTEBOOK, RELEASE_EXTRAS, REPO_ROOT,
+                        STUDENT_README, package_py_files)
+from leaks import find_leaks, source_secrets
+from strip_solutions import MarkerError, solution_regions, strip_solutions
+
+
+class ReleaseError(RuntimeError):
+    """The release cannot be built; the message says why and what to fix."""
+
+
+def load_config_exclusions():
+    """Autograde.exclude_overwriting of nbgrader_config.py, for this assignment."""
+    from traitlets.config.loader import PyFileConfigLoader
+    cfg = PyFileConfigLoader(os.path.basename(NBGRADER_CONFIG),
+                             path=os.path.dirname(NBGRADER_CONFIG)).load_config()
+    return list(cfg.Autograde.exclude_overwriting.get(ASSIGNMENT_ID, []))
+
+
+def check_notebook(path):
+    """Fail clearly if the source notebook is not a readable nbformat 4 notebook."""
+    import nbformat
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except FileNotFoundError:
+        raise ReleaseError(f"{path} not found") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ReleaseError(f"{path} is not valid JSON ({e}); fix the notebook (or restore it "
+                           "from git) and run this again") from None
+    try:
+        nb = nbformat.from_dict(raw)
+        nbformat.validate(nb)
+    except Exception as e:  # nbformat raises several kinds of validation errors
+        raise ReleaseError(f"{path} is not a valid Jupyter notebook: "
+                           f"{str(e).splitlines()[0]}") from None
+    if nb.nbformat != 4:
+        raise ReleaseError(f"{path} is nbformat {nb.nbformat}; save it as nbformat 4")
+
+
+def stripped_package(repo_root):
+    """{relative path: student text} of the package, and the files that hold solutions."""
+    files, with_solutions = {}, []
+    for rel in package_py_files(repo_root):
+        path = os.path.join(repo_root, rel)
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            if solution_regions(text, rel):
+                with_solutions.append(rel)
+            files[rel] = strip_solutions(text, rel)[0]
+        except (MarkerError, UnicodeDecodeError) as e:
+            raise ReleaseError(str(e)) from None
+    return files, with_solutions
+
+
+def run_generate_assignment(course):
+    """`nbgrader generate_assignment` in the course folder; ReleaseError with its log on failure."""
+    env = dict(os.environ)
+    # Only our config: an instructor's personal ~/.jupyter/nbgrader_config.py must not
+    # change what students get.
+    env["JUPYTER_CONFIG_DIR"] = os.path.join(course, ".jupyter")
+    env.pop("JUPYTER_CONFIG_PATH", None)
+    # nbgrader runs `alembic` from PATH: make the tools of this Python's environment
+    # found even when it is not activated (make calls .venv/bin/python directly).
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT_ID,
+           "--force", "--log-level=WARN"]
+    proc = subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        log = (proc.stdout + proc.stderr).strip()
+        raise ReleaseError("nbgrader generate_assignment failed:\n" + "\n".join(log.splitlines()[-30:]))
+
+
+def _zip_folder(folder, zip_path, top):
+    """Zip folder as top/..., keeping the executable bit of scripts."""
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as z:
+        for root, dirs, names in os.walk(folder):
+            dirs.sort()
+            for name in sorted(names):
+                path = os.path.join(root, name)
+                arc = os.path.join(top, os.path.relpath(path, folder)).replace(os.sep, "/")
+                info = zipfile.ZipInfo.from_file(path, arc)
+                mode = 0o755 if os.stat(path).st_mode & stat.S_IXUSR else 0o644
+                info.external_attr = (stat.S_IFREG | mode) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with open(path, "rb") as f:
+                    z.writestr(info, f.read())
+
+
+def make_course(course, repo_root=REPO_ROOT):
+    """An nbgrader course folder for the assignment: source/softmax/ with the
+    instructor's notebook and the stripped package, then generate_assignment,
+    which writes release/softmax/ and the assignment into gradebook.db."""
+    notebook = os.path.join(repo_root, NOTEBOOK)
+    check_notebook(notebook)
+    files, with_solutions = stripped_package(repo_root)
+    excluded = load_config_exclusions()
+    if sorted(excluded) != sorted(with_solutions):
+        raise ReleaseError(
+            "instructor/nbgrader_config.py: Autograde.exclude_overwriting must list exactly the "
+            f"files with solution regions, {sorted(with_solutions)}; it lists {sorted(excluded)}")
+    source = os.path.join(course, "source", ASSIGNMENT_ID)
+    os.makedirs(source)
+    shutil.copy(NBGRADER_CONFIG, os.path.join(course, "nbgrader_config.py"))
+    shutil.copy(notebook, os.path.join(source, NOTEBOOK))
+    for rel, text in files.items():
+        os.makedirs(os.path.dirname(os.path.join(source, rel)), exist_ok=True)
+        with open(os.path.join(source, rel), "w", encoding="utf-8") as f:
+            f.write(text)
+    run_generate_assignment(course)
+    return with_solutions
+
+
+def build(stage_root, repo_root=REPO_ROOT):
+    """Build the release into stage_root/softmax and stage_root/softmax.zip."""
+    course = os.path.join(stage_root, "course")
+    make_course(course, repo_root)
+
+    release = os.path.join(stage_root, ASSIGNMENT_ID)
+    shutil.copytree(os.path.join(course, "release", ASSIGNMENT_ID), release,
+                    ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "*.pyc"))
+    for rel in RELEASE_EXTRAS:
+        src = os.path.join(repo_root, rel)
+        if not os.path.isfile(src):
+            raise ReleaseError(f"{rel} is missing from the repository")
+        os.makedirs(os.path.dirname(os.path.join(release, rel)) or release, exist_ok=True)
+        shutil.copy2(src, os.path.join(release, rel))
+    shutil.copy(STUDENT_README, os.path.join(release, "README.md"))
+
+    leaks = find_leaks(release, source_secrets(repo_root))
+    if leaks:
+        listing = "\n".join(f"  {rel}: {s}" for rel, s in leaks[:20])
+        raise ReleaseError(f"solution or hidden-test text found in the release:\n{listing}")
+    _zip_folder(release, os.path.join(stage_root, f"{ASSIGNMENT_ID}.zip"), ASSIGNMENT_ID)
+    return release
+
+
+def install(stage_root, out):
+    """Move the built folder and zip into out, replacing an older release."""
+    target = os.path.join(out, ASSIGNMENT_ID)
+    if os.path.exists(target):
+        os.rename(target, os.path.join(stage_root, "previous"))
+    os.rename(os.path.join(stage_root, ASSIGNMENT_ID), target)
+    os.replace(os.path.join(stage_root, f"{ASSIGNMENT_ID}.zip"),
+               os.path.join(out, f"{ASSIGNMENT_ID}.zip"))
+    return target
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Build the student release (folder and zip).")
+    ap.add_argument("--out", default="dist", help="output folder (default: dist)")
+    args = ap.parse_args(argv)
+    out = os.path.abspath(args.out)
+    try:
+        os.makedirs(out, exist_ok=True)
+        # Same file system as the result, so the final moves are renames.
+        stage = tempfile.mkdtemp(prefix=".release-", dir=out)
+    except OSError as e:
+        print(f"release.py: error: cannot write to {out}: {e}", file=sys.stderr)
+        return 1
+    try:
+        build(stage)
+        target = install(stage, out)
+    except (ReleaseError, OSError) as e:
+        print(f"release.py: error: {e}", file=sys.stderr)
+        print(f"release.py: nothing was written; {out} is unchanged.", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    print(f"Wrote {target}/ and {target}.zip")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""Tests for the student release (instructor/release.py), with real nbgrader.
+
+The release is built once per test session (release_dist(), also used by the
+grading tests) into the session's temporary folder.
+"""
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+INSTRUCTOR = REPO / "instructor"
+sys.path.insert(0, str(INSTRUCTOR))
+
+from strip_solutions import MarkerError, strip_solutions  # noqa: E402
+
+STUDENT_PY = ["cs231n/classifiers/softmax.py", "cs231n/classifiers/linear_classifier.py"]
+EXPECTED_FILES = sorted([
+    "README.md", "collectSubmission.sh", "get_datasets.sh", "requirements.txt", "softmax.ipynb",
+    "datasets/README.md", "datasets/.gitignore",
+    "cs231n/__init__.py", "cs231n/data_utils.py", "cs231n/gradient_check.py", "cs231n/sweep.py",
+    "cs231n/vis_utils.py", "cs231n/classifiers/__init__.py", *STUDENT_PY,
+])
+
+
+def run_release(out, repo=REPO):
+    return subprocess.run([sys.executable, str(Path(repo) / "instructor" / "release.py"),
+                           "--out", str(out)], capture_output=True, text=True, timeout=600)
+
+
+def release_dist(tmp_path_factory):
+    """The folder with softmax/ and softmax.zip, built once per session."""
+    dist = tmp_path_factory.getbasetemp() / "release-dist"
+    if not (dist / "softmax.zip").exists():
+        proc = run_release(dist)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return dist
+
+
+@pytest.fixture(scope="session")
+def dist(tmp_path_factory):
+    return release_dist(tmp_path_factory)
+
+
+def release_files(folder):
+    return sorted(str(p.relative_to(folder)).replace(os.sep, "/")
+                  for p in Path(folder).rglob("*") if p.is_file())
+
+
+# ---- secrets of the source, found independently of the release code ----------------
+def _regions(text, begin, end):
+    inside, on = [], False
+    for line in text.splitlines():
+        if begin in line:
+            on = True
+        elif end in line:
+            on = False
+        elif on:
+            inside.append(line.strip())
+    return inside
+
+
+def source_secrets():
+    """Distinctive lines of the solutions and hidden tests (>= 20 characters)."""
+    secrets = set()
+    for rel in STUDENT_PY:
+        secrets.update(_regions((REPO / rel).read_text(), "BEGIN SOLUTION", "END SOLUTION"))
+    nb = json.loads((REPO / "softmax.ipynb").read_text())
+    for cell in nb["cells"]:
+        src = "".join(cell["source"])
+        meta = cell["metadata"].get("nbgrader", {})
+        if meta.get("solution") and cell["cell_type"] == "markdown":
+            secrets.update(line.strip() for line in src.splitlines())
+        secrets.update(_regions(src, "BEGIN SOLUTION", "END SOLUTION"))
+        secrets.update(_regions(src, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"))
+    return {s for s in secrets if len(s) >= 20}
+
+
+# ---- the layout --------------------------------------------------------------------
+def test_release_has_exactly_the_student_files(dist):
+    folder = dist / "softmax"
+    assert release_files(folder) == EXPECTED_FILES
+    with zipfile.ZipFile(dist / "softmax.zip") as z:
+        names = sorted(n for n in z.namelist() if not n.endswith("/"))
+        assert names == sorted(f"softmax/{f}" for f in EXPECTED_FILES)
+        for name in names:  # the zip holds the same bytes as the folder
+            assert z.read(name) == (dist / name).read_bytes(), name
+        mode = z.getinfo("softmax/collectSubmission.sh").external_attr >> 16
+        assert mode & stat.S_IXUSR
+    assert os.access(folder / "get_datasets.sh", os.X_OK)
+    assert (folder / "datasets" / "README.md").read_text() == (REPO / "datasets" / "README.md").read_text()
+    assert "collectSubmission.sh" in (folder / "README.md").read_text()
+
+
+def test_no_solution_or_hidden_test_text_anywhere(dist):
+    secrets = source_secrets()
+    assert len(secrets) > 30  # the source really has solutions to hide
+    markers = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"]
+    texts = {}
+    for p in Path(dist / "softmax").rglob("*"):
+        assert p.name not in ("__pycache__", ".ipynb_checkpoints", "instructor", "tests", "tools")
+        if p.is_file():
+            texts[str(p)] = p.read_bytes().decode("utf-8", "replace")
+    with zipfile.ZipFile(dist / "softmax.zip") as z:
+        for name in z.namelist():
+            texts["zip:" + name] = z.read(name).decode("utf-8", "replace")
+    nb = json.loads((dist / "softmax" / "softmax.ipynb").read_text())
+    texts["cells"] = "\n".join("".join(c["source"]) for c in nb["cells"])  # JSON-unescaped
+    for where, text in texts.items():
+        for m in markers:
+            assert m not in text, f"{m} in {where}"
+        for s in secrets:
+            assert s not in text, f"solution text in {where}: {s}"
+    assert not any("nbgrader_config" in w or "gradebook" in w for w in texts)
+
+
+def test_py_solution_regions_become_indented_stubs(dist):
+    for rel in STUDENT_PY:
+        source = (REPO / rel).read_text().splitlines()
+        released = (dist / "softmax" / rel).read_text()
+        compile(released, rel, "exec")
+        expected, skipping = [], False
+        for line in source:
+            if line.strip() == "### BEGIN SOLUTION":
+                indent = line[:len(line) - len(line.lstrip())]
+                expected += [indent + "# YOUR CODE HERE", indent + "raise NotImplementedError()"]
+                skipping = True
+            elif line.strip() == "### END SOLUTION":
+                skipping = False
+            elif not skipping:
+                expected.append(line)
+        assert released.splitlines() == expected, rel
+    for rel in ["cs231n/data_utils.py", "cs231n/sweep.py", "cs231n/classifiers/__init__.py"]:
+        assert (dist / "softmax" / rel).read_text() == (REPO / rel).read_text()
+
+
+def test_release_notebook_is_locked_cleared_and_stubbed(dist):
+    from nbgrader.utils import compute_checksum
+    source = {c.metadata.nbgrader.grade_id: c
+              for c in nbformat.read(str(REPO / "softmax.ipynb"), as_version=4).cells}
+    nb = nbformat.read(str(dist / "softmax" / "softmax.ipynb"), as_version=4)
+    assert [c.metadata.nbgrader.grade_id for c in nb.cells] == list(source)
+    for cell in nb.cells:
+        meta = cell.metadata.nbgrader
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+        if meta.get("solution"):
+            stub = "YOUR ANSWER HERE" if cell.cell_type == "markdown" else "raise NotImplementedError()"
+            assert stub in cell.source
+        else:  # tests and everything given: locked, with a checksum nbgrader can verify
+            assert meta["locked"] and cell.metadata.get("editable") is False
+            assert cell.metadata.get("deletable") is False
+            assert meta["checksum"] == compute_checksum(cell)
+        if meta.get("grade") and not meta.get("solution"):
+            assert "HIDDEN" not in cell.source
+            visible = source[meta.grade_id].source.split("### BEGIN HIDDEN TESTS")[0].strip()
+            assert cell.source.strip() == visible
+
+
+def test_release_notebook_runs_and_each_stub_fails_in_its_cell(dist, synthetic_cifar, tmp_path):
+    from nbclient import NotebookClient
+    work = tmp_path / "softmax"
+    shutil.copytree(dist / "softmax", work)
+    nb = nbformat.read(str(work / "softmax.ipynb"), as_version=4)
+    env_before = os.environ.get("CIFAR10_DIR")
+    os.environ["CIFAR10_DIR"] = str(synthetic_cifar)
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(work)}}).execute()
+    finally:
+        if env_before is None:
+            del os.environ["CIFAR10_DIR"]
+        else:
+            os.environ["CIFAR10_DIR"] = env_before
+    errors = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.execution_count is not None, "every cell runs"
+            errs = [o for o in cell.outputs if o.output_type == "error"]
+            errors[cell.metadata.nbgrader.grade_id] = errs[0].ename if errs else None
+    for gid in ["setup", "load_data", "preprocess"]:
+        assert errors[gid] is None, gid
+    for gid in ["naive_loss_run", "gradcheck_run", "vectorized_run", "sgd_run", "sgd_eval", "sweep"]:
+        assert errors[gid] == "NotImplementedError", (gid, errors[gid])
+    tests = [g for g in errors if g.startswith("test_")]
+    assert tests and all(errors[g] for g in tests)  # nothing passes before the work is done
+
+
+def test_nbgrader_validate_works_on_the_release(dist, synthetic_cifar, tmp_path):
+    work = tmp_path / "softmax"
+    shutil.copytree(dist / "softmax", work)
+    env = dict(os.environ, CIFAR10_DIR=str(synthetic_cifar),
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "validate", "softmax.ipynb"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    # nbgrader validate exits 0 even when tests fail: the verdict is in its output.
+    assert proc.returncode == 0, proc.stderr
+    # 6 test cells fail and 4 inline answers are missing
+    assert "VALIDATION FAILED ON 10 CELL(S)" in proc.stdout, proc.stdout[-3000:]
+    assert proc.stdout.count("You did not provide a response") == 4
+    assert "HIDDEN" not in proc.stdout
+
+
+# ---- a broken source: clear message, non-zero exit, nothing written -------------------
+def copy_repo(dst):
+    dst.mkdir()
+    for name in ["softmax.ipynb", "cs231n", "instructor", "datasets", "get_datasets.sh",
+                 "requirements.txt", "collectSubmission.sh"]:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "STATUS.txt"))
+        else:
+            shutil.copy2(src, dst / name)
+    return dst
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("unbalanced", "softmax.py:"),
+    ("marker_text", "alone on its line"),
+    ("bad_json", "is not valid JSON"),
+])
+def test_broken_source_fails_cleanly_and_writes_nothing(tmp_path, damage, message):
+    repo = copy_repo(tmp_path / "repo")
+    py = repo / "cs231n" / "classifiers" / "softmax.py"
+    if damage == "unbalanced":
+        text = py.read_text()
+        py.write_text(text.replace("    ### END SOLUTION\n", "", 1))
+    elif damage == "marker_text":
+        py.write_text(py.read_text().replace("### END SOLUTION", "### END SOLUTION here", 1))
+    else:
+        nb = repo / "softmax.ipynb"
+        nb.write_text(nb.read_text()[:-200])
+    out = tmp_path / "dist"
+    (out / "softmax").mkdir(parents=True)
+    (out / "softmax" / "old.txt").write_text("the previous release")
+    proc = run_release(out, repo)
+    assert proc.returncode != 0
+    assert message in proc.stderr and "nothing was written" in proc.stderr, proc.stderr
+    assert [p.name for p in out.iterdir()] == ["softmax"]        # no zip, no temporary folder
+    assert (out / "softmax" / "old.txt").read_text() == "the previous release"
+
+
+# ---- the stripping itself -------------------------------------------------------------
+def test_strip_keeps_indentation_and_reports_bad_markers():
+    src = ("def f(x):\n"
+           "    if x:\n"
+           "        ### BEGIN SOLUTION\n"
+           "        return 1\n"
+           "        ### END SOLUTION\n"
+           "    ### BEGIN SOLUTION\n"
+           "    return 2\n"
+           "    ### END SOLUTION\n")
+    out, removed = strip_solutions(src)
+    assert out == ("def f(x):\n    if x:\n        # YOUR CODE HERE\n        raise NotImplementedError()\n"
+                   "    # YOUR CODE HERE\n    raise NotImplementedError()\n")
+    assert removed == ["        return 1", "    return 2"]
+    assert strip_solutions("x = 1\n") == ("x = 1\n", [])
+    bad = {
+        "### BEGIN SOLUTION\nx = 1\n": "never closed",
+        "x = 1\n### END SOLUTION\n": "without a BEGIN",
+        "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n": "inside the region",
+        "x = 1  ### BEGIN SOLUTION\n": "alone on its line",
+        "### BEGIN HIDDEN TESTS\n": "hidden tests",
+        "def f():\n### BEGIN SOLUTION\n    return 1\n### END SOLUTION\n": "does not compile",
+    }
+    for text, message in bad.items():
+        with pytest.raises(MarkerError, match=message):
+            strip_solutions(text, "x.py")
