@@ -11,7 +11,8 @@ and optionally first_name, last_name, email). OUT receives
     grades.csv               one row per student: id, status, total, max, manual_max,
                              the points of each test, the hand-in, notes
     gradebook.db             nbgrader's gradebook (automatic scores; inline answers
-                             marked for manual grading: `cd OUT && nbgrader formgrader`)
+                             marked for manual grading: start Jupyter in OUT and
+                             open nbgrader's Formgrader)
     feedback/<id>/softmax.html   the feedback page for the student
     autograded/<id>/softmax/     the graded notebook and files
     results/<id>.json        what the grader found, per hand-in
@@ -39,6 +40,7 @@ import csv
 import datetime
 import fcntl
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -49,7 +51,7 @@ import time
 
 from assignment import ASSIGNMENT_ID, INSTRUCTOR_DIR, NBGRADER_CONFIG, NOTEBOOK, REPO_ROOT
 from handin import collect
-from sandbox import bwrap_works, parse_size
+from sandbox import become_subreaper, bwrap_works, kill_orphans, parse_size
 
 GRACE = 300  # seconds past --timeout before a worker is killed from outside
 
@@ -244,7 +246,6 @@ def write_csv(out, cells, roster, problems):
     for name, message in problems:
         rows.append(["", "not-graded", 0, _num(auto_max), _num(manual_max), "",
                      *[0] * len(auto), name, message])
-    import io
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(header)
@@ -260,10 +261,14 @@ def _num(x):
 
 # ---- running the workers ------------------------------------------------------------
 class Batch:
-    def __init__(self, args, out, work, template, fingerprint, student_files, cells, roster):
+    """Runs the workers, --jobs at a time, and collects each result into OUT."""
+
+    def __init__(self, args, out, work, template, fingerprint, student_files, cells, roster,
+                 problems, cifar10_dir, sandbox, mpl_cache):
         self.args, self.out, self.work = args, out, work
         self.template, self.fingerprint, self.student_files = template, fingerprint, student_files
-        self.cells, self.roster = cells, roster
+        self.cells, self.roster, self.problems = cells, roster, problems
+        self.cifar10_dir, self.sandbox, self.mpl_cache = cifar10_dir, sandbox, mpl_cache
         self.running = {}  # sid -> (Popen, started, handin, log file)
         self.auto_max = sum(p for _, p, k in cells if k == "auto")
         self.manual_max = sum(p for _, p, k in cells if k == "manual")
@@ -386,6 +391,9 @@ class Batch:
                     except ProcessLookupError:
                         pass
                     result = self.finish(sid, reason)
+                    # Processes of a killed worker's hand-in that detached themselves
+                    # were reparented to this process (a subreaper): end them.
+                    kill_orphans({p.pid for p, _, _, _ in self.running.values()})
                     done += 1
                     write_csv(self.out, self.cells, self.roster, self.problems)
                     scored = sum(result["scores"].values())
@@ -482,11 +490,9 @@ def main(argv=None):
     for name, message in problems:
         print(f"  {name}: {message}", flush=True)
 
-    batch = Batch(args, out, work, template, fingerprint, student_files, cells, roster)
-    batch.cifar10_dir = os.path.abspath(cifar)
-    batch.sandbox = sandbox
-    batch.mpl_cache = matplotlib_cache(work)
-    batch.problems = problems
+    become_subreaper()
+    batch = Batch(args, out, work, template, fingerprint, student_files, cells, roster, problems,
+                  os.path.abspath(cifar), sandbox, matplotlib_cache(work))
     try:
         batch.run(todo)
     except KeyboardInterrupt:

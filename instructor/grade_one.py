@@ -49,6 +49,17 @@ def write_json(path, data):
     os.replace(tmp, path)
 
 
+class Notes(list):
+    """Remarks about a hand-in, for the CSV and the feedback; problem() adds one that
+    makes the status graded-with-problems (something repaired, or a limit hit)."""
+
+    problems = 0
+
+    def problem(self, text):
+        self.append(text)
+        self.problems += 1
+
+
 # ---- preparing the hand-in -------------------------------------------------------------
 def read_student_notebook(folder, written, notes):
     """The hand-in's notebook cells (list), or None; notes say what was wrong."""
@@ -58,10 +69,10 @@ def read_student_notebook(folder, written, notes):
         others = [f for f in written if "/" not in f and f.endswith(".ipynb")]
         if len(others) == 1:
             name = others[0]
-            notes.append(f"the hand-in has no {NOTEBOOK}; graded {name} in its place")
+            notes.problem(f"the hand-in has no {NOTEBOOK}; graded {name} in its place")
         else:
             what = f" (but {', '.join(others)}, so which one?)" if others else ""
-            notes.append(f"the hand-in has no {NOTEBOOK}{what}: your Python files were graded "
+            notes.problem(f"the hand-in has no {NOTEBOOK}{what}: your Python files were graded "
                          "with the starter notebook, so its cells for your work are empty")
             return None
     with open(os.path.join(folder, name), "rb") as f:
@@ -73,11 +84,11 @@ def read_student_notebook(folder, written, notes):
     try:  # valid JSON that nbformat rejects: take the cells if there are any
         data = json.loads(raw.decode("utf-8"))
         if isinstance(data, dict) and isinstance(data.get("cells"), list):
-            notes.append(f"{name} is not a valid notebook ({reason[:200]}); graded the cells it has")
+            notes.problem(f"{name} is not a valid notebook ({reason[:200]}); graded the cells it has")
             return data["cells"]
     except (ValueError, UnicodeDecodeError):
         pass
-    notes.append(f"{name} cannot be read ({reason[:200]}): your Python files were graded with "
+    notes.problem(f"{name} cannot be read ({reason[:200]}): your Python files were graded with "
                  "the starter notebook, so its cells for your work are empty")
     return None
 
@@ -102,7 +113,7 @@ def repair_student_file(rel, folder, starter_folder, notes):
     with open(os.path.join(starter_folder, rel), encoding="utf-8") as f:
         starter = f.read()
     if not os.path.isfile(path):
-        notes.append(f"{rel} is missing from the hand-in: graded with its starter version")
+        notes.problem(f"{rel} is missing from the hand-in: graded with its starter version")
         shutil.copy(os.path.join(starter_folder, rel), path)
         return
     try:
@@ -112,7 +123,7 @@ def repair_student_file(rel, folder, starter_folder, notes):
         compile(tree, rel, "exec")
     except (SyntaxError, ValueError, UnicodeDecodeError) as e:
         where = f"line {e.lineno}: {e.msg}" if isinstance(e, SyntaxError) else str(e)[:200]
-        notes.append(f"{rel} does not compile ({where}): graded with its starter version, "
+        notes.problem(f"{rel} does not compile ({where}): graded with its starter version, "
                      "so the tests of its functions fail")
         shutil.copy(os.path.join(starter_folder, rel), path)
         return
@@ -129,7 +140,7 @@ def repair_student_file(rel, folder, starter_folder, notes):
             f.write("\n\n# Added by the grader from the starter code (missing from the hand-in):\n")
             for _, code in added:
                 f.write("\n\n" + code + "\n")
-        notes.append(f"{rel} lacks {', '.join(n for n, _ in added)}: added the starter "
+        notes.problem(f"{rel} lacks {', '.join(n for n, _ in added)}: added the starter "
                      "version (which raises NotImplementedError)")
 
 
@@ -262,9 +273,14 @@ def describe_events(events, nb_cells, limits):
     for i, cell in enumerate(nb_cells):
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {i + 1}"
         for out in cell.get("outputs", []):
-            if out.get("output_type") == "error" and out.get("ename") == "MemoryError":
+            if out.get("output_type") != "error":
+                continue
+            if out.get("ename") == "MemoryError":
                 notes.append(f"{gid}: MemoryError (the memory limit is "
                              f"{limits['memory'] >> 20} MB)")
+            elif "File too large" in str(out.get("evalue")):
+                notes.append(f"{gid}: a file grew past the limit of "
+                             f"{limits['file_size'] >> 20} MB per file")
     code = [c for c in nb_cells if c.get("cell_type") == "code"]
     if code:
         errors = [o for o in code[0].get("outputs", []) if o.get("output_type") == "error"]
@@ -310,12 +326,14 @@ def grade(job, work, result):
     course = os.path.join(work, "course")
     submitted = os.path.join(course, "submitted", sid, ASSIGNMENT_ID)
     os.makedirs(submitted)
-    notes = result["notes"]
+    notes = result["notes"] = Notes(result["notes"])
 
     limits = Limits(**{k: job["limits"][k] for k in ("max_handin", "max_unpacked", "max_file",
                                                        "max_entries")})
-    written, unpack_notes = unpack(job["zip"], submitted, limits)
-    notes.extend(unpack_notes)
+    written, remarks, problems = unpack(job["zip"], submitted, limits)
+    notes.extend(remarks)
+    for text in problems:
+        notes.problem(text)
 
     # The notebook: rebuilt on the release's cells.
     cells = read_student_notebook(submitted, written, notes)
@@ -324,7 +342,8 @@ def grade(job, work, result):
             os.remove(os.path.join(submitted, name))
     release_nb = nbformat.read(os.path.join(release_dir, NOTEBOOK), as_version=4)
     nb, rebuild_notes = rebuild(cells, release_nb)
-    notes.extend(rebuild_notes)
+    for text in rebuild_notes:
+        notes.problem(text)
     nbformat.write(nb, os.path.join(submitted, NOTEBOOK))
 
     # The student's Python files.
@@ -372,15 +391,14 @@ def grade(job, work, result):
             events = [json.loads(line) for line in f if line.strip()]
     with open(graded_nb, encoding="utf-8") as f:
         graded = json.load(f)
-    event_notes = describe_events(events, graded["cells"], job["limits"])
-    notes.extend(event_notes)
+    for text in describe_events(events, graded["cells"], job["limits"]):
+        notes.problem(text)
     result["events"] = events
     scores = read_scores(course, sid)
     result["scores"] = {k: v[0] for k, v in scores.items() if v[2] == "auto"}
     result["manual"] = {k: {"answered": v[0] is None, "max": v[1]}
                         for k, v in scores.items() if v[2] == "manual"}
-    problems = event_notes or any(_is_problem(n) for n in notes)
-    result["status"] = "graded-with-problems" if problems else "graded"
+    result["status"] = "graded-with-problems" if notes.problems else "graded"
 
     # Feedback, with the grader's notes on top and no hidden tests anywhere.
     cfg.FeedbackFilter.notes = notes
@@ -400,14 +418,6 @@ def grade(job, work, result):
     with open(os.path.join(work, "feedback.html"), "w", encoding="utf-8") as f:
         f.write(page)
     result["autograded"] = autograded
-
-
-PROBLEM_WORDS = ("missing", "does not compile", "restored", "cannot be read", "not a valid",
-                 "lacks", "skipped", "no softmax.ipynb", "has no")
-
-
-def _is_problem(note):
-    return any(w in note for w in PROBLEM_WORDS)
 
 
 def main(argv):

@@ -128,9 +128,10 @@ def _wanted(parts):
 def unpack(zip_path, dest, limits=Limits()):
     """Take the notebook(s) and the package's .py files out of zip_path into dest.
 
-    Returns (files, notes): the relative paths written, and remarks for the student
-    (skipped entries, a folder around everything). Raises HandinError when there is
-    nothing to grade: not a zip, too big, empty, a zip bomb.
+    Returns (files, notes, problems): the relative paths written, remarks for the
+    student (a folder around everything, files ignored), and problems (entries
+    skipped as unsafe or unreadable). Raises HandinError when there is nothing to
+    grade: not a zip, too big, empty, a zip bomb.
     """
     size = os.path.getsize(zip_path)
     if size > limits.max_handin:
@@ -211,12 +212,13 @@ def unpack(zip_path, dest, limits=Limits()):
                 os.remove(target)
                 continue
             written.append(rel)
+    problems = []
     if skipped:
-        notes.append("skipped in the zip: " + "; ".join(skipped[:10])
+        problems.append("skipped in the zip: " + "; ".join(skipped[:10])
                      + (f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""))
     if ignored:
         notes.append(f"ignored {ignored} other file(s) in the zip (only {NOTEBOOK} and "
                      f"{PACKAGE}/**/*.py are graded)")
     if not written:
         raise HandinError(f"the zip holds neither {NOTEBOOK} nor any {PACKAGE}/*.py file")
-    return written, notes
+    return written, notes, problems

@@ -3,8 +3,8 @@
 release.py runs `nbgrader generate_assignment` with this file; grade_one.py loads
 it and adds the settings that depend on the run (time limits from the command
 line, the sandboxed kernel, the feedback filter). autograde.py copies it into
-its output folder, so that `nbgrader formgrader` can be started there for the
-manually graded answers.
+its output folder, so that nbgrader's Formgrader (Jupyter started there) can be
+used for the manually graded answers.
 """
 c = get_config()  # noqa: F821 (defined by traitlets when it loads this file)
 

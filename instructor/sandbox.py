@@ -111,6 +111,24 @@ def kill_descendants(root=None, rounds=20):
     return killed
 
 
+def kill_orphans(keep):
+    """SIGKILL the children of this process that are not in keep, with their
+    descendants: with become_subreaper(), what a killed worker left running."""
+    if not os.path.isdir("/proc"):
+        return 0
+    strays = [pid for pid in _children_map().get(os.getpid(), []) if pid not in keep]
+    killed = 0
+    for pid in strays:
+        killed += kill_descendants(pid, rounds=3)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            killed += 1
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    return killed
+
+
 def apply_kernel_limits(memory_bytes=0, file_bytes=0, open_files=0):
     """setrlimit for this process (and what it executes): 0 means unchanged."""
     if memory_bytes:

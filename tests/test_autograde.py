@@ -10,10 +10,11 @@ release, is graded once per session on the synthetic data set, in parallel:
                                                               -> loses exactly that test
     broken   a file that is not a zip                          -> reported, not graded
 
+with a roster that also names a student without a hand-in.
+
 The helpers build hand-ins for tests/test_grading_faults.py too.
 """
 import csv
-import io
 import json
 import os
 import re
@@ -149,6 +150,8 @@ def graded(tmp_path_factory, synthetic_cifar):
     py["cs231n/gradient_check.py"] += "\n# a change the grader must undo\n"
     handin(subs / "softmax_bug.zip", dist, notebook=nb, py=py)
     (subs / "broken.zip").write_bytes(b"this is not a zip file\n")
+    (subs / "roster.csv").write_text("id,first_name,last_name\nsol,Ada,Lovelace\nrel,,\nbug,,\n"
+                                     "absent,Alan,Turing\n")
 
     out = tmp_path_factory.mktemp("grading") / "out"
     proc = run_autograde(subs, out, "--jobs", "2", synthetic=synthetic_cifar)
@@ -161,8 +164,19 @@ def test_csv_has_one_row_per_student(graded):
     with open(out / "grades.csv", newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0] == HEADER
-    assert sorted(r[0] for r in rows[1:]) == ["broken", "bug", "rel", "sol"]
+    assert sorted(r[0] for r in rows[1:]) == ["absent", "broken", "bug", "rel", "sol"]
     assert "4 hand-in(s)" in proc.stdout and "2 at a time" in proc.stdout
+
+
+def test_roster_students_without_a_handin_are_listed(graded):
+    from nbgrader.api import Gradebook
+    out, _, _ = graded
+    grades = read_grades(out)
+    assert grades["absent"]["status"] == "missing" and float(grades["absent"]["total"]) == 0
+    assert "not on the roster" in grades["broken"]["notes"]
+    assert "not on the roster" not in grades["sol"]["notes"]
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        assert gb.find_student("sol").first_name == "Ada"
 
 
 def test_solution_scores_full_automatic_points(graded):
