@@ -10,8 +10,10 @@ datasets/cifar-10-batches-py next to the cs231n package. get_datasets.sh puts
 it there.
 """
 import codecs
+import ctypes
 import os
 import pickle
+import sys
 
 import numpy as np
 
@@ -85,6 +87,43 @@ def _to_hwc(rows):
     return rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
 
 
+def _load_malloc_trim():
+    """glibc's malloc_trim, or None where there is no such function (macOS, musl, Windows)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim = ctypes.CDLL(None).malloc_trim   # the C library this process already uses
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def _release_freed_memory():
+    """Hand memory that has been freed back to the operating system.
+
+    A raw batch (30 MB) and the transient copies pickle makes of it live on
+    glibc's heap, and glibc keeps freed heap memory for reuse instead of
+    returning it. The large output arrays are allocated separately (mmap), so
+    they never reuse it: without this, every batch already converted would
+    still count in the process's memory until it exits.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
+def _read_batches(root, names):
+    """[(data, labels)] of the named batch files, the raw uint8 rows (see _read_batch)."""
+    batches = []
+    for name in names:
+        batches.append(_read_batch(os.path.join(root, name)))
+        _release_freed_memory()   # the unpickler's transient copies of this batch
+    return batches
+
+
 def load_CIFAR_batch(filename):
     """
     Load a single batch of CIFAR-10.
@@ -95,6 +134,24 @@ def load_CIFAR_batch(filename):
     """
     data, labels = _read_batch(filename)
     return np.ascontiguousarray(_to_hwc(data)), labels
+
+
+def _stack_hwc(batches):
+    """Images (n, 32, 32, 3) and labels (n,) of a list of raw batches, emptying the list:
+    each raw batch is freed once copied, so the peak is about the output plus
+    the raw batches not yet copied."""
+    n = sum(labels.shape[0] for _, labels in batches)
+    X = np.empty((n, 32, 32, 3), dtype=np.uint8)
+    Y = np.empty(n, dtype=np.int64)
+    start = 0
+    while batches:
+        data, labels = batches.pop(0)
+        X[start:start + labels.shape[0]] = _to_hwc(data)
+        Y[start:start + labels.shape[0]] = labels
+        start += labels.shape[0]
+        del data, labels
+        _release_freed_memory()
+    return X, Y
 
 
 def load_CIFAR10(ROOT=None):
@@ -113,10 +170,8 @@ def load_CIFAR10(ROOT=None):
     """
     root = dataset_dir(ROOT)
     _check_folder(root)
-    parts = [load_CIFAR_batch(os.path.join(root, f)) for f in TRAIN_FILES]
-    Xtr = np.concatenate([p[0] for p in parts])
-    Ytr = np.concatenate([p[1] for p in parts])
-    Xte, Yte = load_CIFAR_batch(os.path.join(root, TEST_FILE))
+    Xtr, Ytr = _stack_hwc(_read_batches(root, TRAIN_FILES))
+    Xte, Yte = _stack_hwc(_read_batches(root, [TEST_FILE]))
     return Xtr, Ytr, Xte, Yte
 
 
@@ -125,35 +180,50 @@ def _check_folder(root):
         raise DatasetError(f"CIFAR-10 folder not found: {root}. {_FIX}")
 
 
-def _fill(batches, dest, mean_sum=None):
+def _fill(batches, dest, mean=None, chunk=512):
     """Move images from a list of raw batches into dest = [(X_out, y_out), ...] in order.
 
-    Each X_out is (n, 3073); its first 3072 columns receive the raw pixels in
-    (height, width, RGB) order. Batches are popped from the list as they are
-    used, and np.empty pages only take memory once written, so the peak is
-    the output arrays plus about one raw batch. If mean_sum (float64 (3072,))
-    is given, the pixel sums of the first destination are added to it.
+    Each X_out is (n, 3073): its columns :3072 receive the pixels in (height,
+    width, RGB) order, converted to X_out's dtype, minus mean (3072,) if given,
+    and column 3072 the constant 1 (bias trick). Rows go in chunks small
+    enough to stay in cache, so conversion, centring and the bias column cost
+    one pass over the output. Batches are popped from the list and freed as
+    they are used up, so the peak is the outputs plus the batches not yet used.
     Returns how many destination rows could not be filled.
     """
-    targets = [(X, y, 0) for X, y in dest if X.shape[0] > 0]
-    while targets and batches:
+    targets = [(X, y) for X, y in dest if X.shape[0] > 0]
+    t, filled = 0, 0                   # the target being filled, and its rows done
+    while t < len(targets) and batches:
         data, labels = batches.pop(0)
         start = 0
-        while targets and start < data.shape[0]:
-            X, y, filled = targets[0]
-            take = min(X.shape[0] - filled, data.shape[0] - start)
-            block = _to_hwc(data[start:start + take]).reshape(take, 3072)
-            X[filled:filled + take, :3072] = block
+        while t < len(targets) and start < data.shape[0]:
+            X, y = targets[t]
+            take = min(chunk, X.shape[0] - filled, data.shape[0] - start)
+            out = X[filled:filled + take]
+            pixels = out[:, :3072]
+            # A view of the same memory: only the contiguous last axis is split.
+            pixels.reshape(take, 32, 32, 3)[...] = _to_hwc(data[start:start + take])
+            if mean is not None:
+                pixels -= mean
+            out[:, 3072] = 1.0
             y[filled:filled + take] = labels[start:start + take]
-            if mean_sum is not None and X is dest[0][0]:
-                mean_sum += block.sum(axis=0, dtype=np.float64)
             start += take
             filled += take
-            targets[0] = (X, y, filled)
             if filled == X.shape[0]:
-                targets.pop(0)
+                t, filled = t + 1, 0
         del data, labels
-    return sum(X.shape[0] - filled for X, _, filled in targets)
+        _release_freed_memory()
+    return sum(X.shape[0] for X, _ in targets[t:]) - filled
+
+
+def _pixel_sums(batches, n):
+    """int64 (3072,): the sum of the first n raw images of a list of batches (exact)."""
+    total = np.zeros(3072, dtype=np.int64)
+    for data, _ in batches:
+        take = min(n, data.shape[0])
+        total += data[:take].sum(axis=0, dtype=np.int64)
+        n -= take
+    return total
 
 
 def get_CIFAR10_data(num_training=None, num_validation=None, num_test=None, num_dev=None,
@@ -186,58 +256,64 @@ def get_CIFAR10_data(num_training=None, num_validation=None, num_test=None, num_
     - X_dev (num_dev, 3073), y_dev (num_dev,)
     - mean_image: float64 (32, 32, 3), the subtracted mean (zeros if not subtracted)
     Labels are int64.
+
+    Memory: the raw training batches (uint8, a quarter of the size of the
+    float32 result) are read first, since the default sizes depend on how many
+    images they hold; each is freed as soon as it is converted, and the test
+    batch is read after that, so the peak stays close to the size of the result.
     """
     dtype = np.dtype(dtype)
     if not np.issubdtype(dtype, np.floating):
         raise TypeError(f"dtype must be a floating type, got {dtype}")
     root = dataset_dir(cifar10_dir)
     _check_folder(root)
-    train = [_read_batch(os.path.join(root, f)) for f in TRAIN_FILES]   # raw uint8
-    test = [_read_batch(os.path.join(root, TEST_FILE))]
+    train = _read_batches(root, TRAIN_FILES)                  # raw uint8, see _read_batch
     n_train_all = sum(labels.shape[0] for _, labels in train)
-    n_test_all = test[0][1].shape[0]
     full = n_train_all >= 50000
     if num_validation is None:
         num_validation = 1000 if full else max(1, n_train_all // 50)
     if num_training is None:
         num_training = min(49000, n_train_all - num_validation)
-    if num_test is None:
-        num_test = 1000 if n_test_all >= 10000 else max(1, n_test_all // 10)
     if num_dev is None:
         num_dev = 500 if full else max(1, n_train_all // 100)
     for name, n in [("num_training", num_training), ("num_validation", num_validation),
                     ("num_test", num_test), ("num_dev", num_dev)]:
-        if int(n) != n or n < 0:
+        if n is not None and (int(n) != n or n < 0):
             raise ValueError(f"{name} must be a non-negative integer, got {n!r}")
     if num_training < 1:
         raise ValueError("num_training must be at least 1")
     if num_dev > num_training:
         raise ValueError(f"num_dev ({num_dev}) cannot exceed num_training ({num_training})")
+    if num_training + num_validation > n_train_all:
+        raise ValueError(f"the training files hold {n_train_all} images, fewer than "
+                         f"num_training + num_validation = {num_training + num_validation}")
 
     D = 3072
+    if subtract_mean:
+        sums = _to_hwc(_pixel_sums(train, num_training)).reshape(D)   # (h, w, RGB) order
+        mean_image = sums / num_training
+    else:
+        mean_image = np.zeros(D)
+    mean = mean_image.astype(dtype) if subtract_mean else None
+    # np.empty takes no memory until written: the pages fill up as the raw batches go.
     X_train = np.empty((num_training, D + 1), dtype=dtype)
     y_train = np.empty(num_training, dtype=np.int64)
     X_val = np.empty((num_validation, D + 1), dtype=dtype)
     y_val = np.empty(num_validation, dtype=np.int64)
+    _fill(train, [(X_train, y_train), (X_val, y_val)], mean)
+    del train                        # what is left of it: images beyond the splits
+    _release_freed_memory()
+
+    test = _read_batches(root, [TEST_FILE])
+    n_test_all = test[0][1].shape[0]
+    if num_test is None:
+        num_test = 1000 if n_test_all >= 10000 else max(1, n_test_all // 10)
+    if num_test > n_test_all:
+        raise ValueError(f"the test file holds {n_test_all} images, fewer than "
+                         f"num_test = {num_test}")
     X_test = np.empty((num_test, D + 1), dtype=dtype)
     y_test = np.empty(num_test, dtype=np.int64)
-
-    mean_sum = np.zeros(D, dtype=np.float64)
-    missing = _fill(train, [(X_train, y_train), (X_val, y_val)], mean_sum)
-    if missing:
-        raise ValueError(f"the training files hold {num_training + num_validation - missing} "
-                         f"images, fewer than num_training + num_validation = "
-                         f"{num_training + num_validation}")
-    missing = _fill(test, [(X_test, y_test)])
-    if missing:
-        raise ValueError(f"the test file holds {num_test - missing} images, fewer than "
-                         f"num_test = {num_test}")
-
-    mean_image = mean_sum / num_training if subtract_mean else np.zeros(D)
-    for X in (X_train, X_val, X_test):
-        if subtract_mean:
-            X[:, :D] -= mean_image.astype(dtype)   # in place: no full-size temporary
-        X[:, D] = 1.0                              # bias trick
+    _fill(test, [(X_test, y_test)], mean)
 
     dev_idx = np.random.default_rng(seed).choice(num_training, num_dev, replace=False)
     return {

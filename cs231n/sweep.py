@@ -3,24 +3,40 @@
 Training K = len(learning_rates) * len(regularization_strengths) classifiers one
 after another repeats the same expensive work K times: every iteration reads a
 (batch_size, D) minibatch and multiplies it by a thin (D, C) matrix, and that
-product is limited by reading the minibatch, not by arithmetic. Here all K
-weight matrices sit side by side in one (D, K*C) matrix and share each
-minibatch, so one product X_batch @ W_all (and one X_batch.T @ dscores) serves
-every model: the minibatch is read twice per iteration instead of 2K times,
-and BLAS gets one large product that keeps all cores busy.
+product is limited by reading the minibatch, not by arithmetic. Here the
+models share each minibatch: their weights are stacked into one matrix, so one
+product with the minibatch (and one for the gradient) serves them all, and
+BLAS gets products large enough to run near the processor's peak.
 
-Each model's softmax is still taken over its own C columns: the (B, K*C)
-scores are viewed as (B, K, C) and normalized along the last axis.
+With several CPU cores the grid is split into one group of models per core,
+each trained by its own thread with single-threaded BLAS, on the same
+sequence of minibatches. The cores then share every part of a step, the
+elementwise ones included, and no BLAS thread ever waits for another
+(multithreaded BLAS on a busy machine stalls whenever one of its threads is
+descheduled).
+
+Every step is W <- W - lr * (X_b^T (P - Y) / B + 2 reg W), the update of
+LinearClassifier.train, computed as W <- (1 - 2 lr reg) W - X_b^T ((P - Y) lr / B)
+in place, without temporaries the size of W. The initial weights and the
+minibatches are the ones Softmax(seed=seed).train draws, so a one-model grid
+reproduces it.
 
 Usage:
     results, best_val, best_softmax = sweep_hyperparameters(
         X_train, y_train, X_val, y_val, [1e-7, 5e-7], [2.5e4, 5e4])
 """
+import os
+import threading
 import time
 
 import numpy as np
 
 from .classifiers.linear_classifier import Softmax, _check_data
+
+try:  # in requirements.txt; without it the sweep runs in one thread
+    from threadpoolctl import threadpool_info, threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_info = threadpool_limits = None
 
 
 def sweep_hyperparameters(X_train, y_train, X_val, y_val, learning_rates,
@@ -59,39 +75,26 @@ def sweep_hyperparameters(X_train, y_train, X_val, y_val, learning_rates,
     K = len(grid)
     dtype = X_train.dtype
     rng = np.random.default_rng(seed)
-    # Column block k*C:(k+1)*C of W_all is model k's (D, C) weight matrix.
-    W_all = (0.001 * rng.standard_normal((D, K * C))).astype(dtype)
-    lr_cols = np.repeat(np.array([lr for lr, _ in grid], dtype=dtype), C)     # (K*C,)
-    reg_cols = np.repeat(np.array([reg for _, reg in grid], dtype=dtype), C)  # (K*C,)
-    alive = np.ones(K, dtype=bool)
-    rows = np.arange(batch_size)
-    report_every = max(1, num_iters // 10)
+    # The random numbers Softmax(seed).train uses: its initial weights (here
+    # column block k*C:(k+1)*C for model k), then one index draw per iteration.
+    W_init = (0.001 * rng.standard_normal((D, K * C))).astype(dtype)
+    batches = [rng.integers(0, N, size=batch_size) for _ in range(num_iters)]
+
+    workers = _num_workers(K)
+    groups = [_Group(W_init, C, models, grid) for models in np.array_split(np.arange(K), workers)]
+    del W_init
     start = time.perf_counter()
+    progress = _Progress(num_iters, K, groups, start) if verbose else None
+    sets = [(X_train, y_train), (X_val, y_val)]
+    if workers == 1:
+        groups[0].run(X_train, y_train, batches, sets, progress)
+    else:
+        with threadpool_limits(limits=1, user_api="blas"):
+            _run_threads(groups, X_train, y_train, batches, sets, progress)
 
-    # A too-large learning rate makes a model's weights blow up; its overflow
-    # warnings are expected, so they are silenced and the model is reported as
-    # diverged at the end.
-    with np.errstate(over="ignore", invalid="ignore"):
-        for it in range(num_iters):
-            idx = rng.integers(0, N, size=batch_size)
-            X_batch, y_batch = X_train[idx], y_train[idx]
-            scores = (X_batch @ W_all).reshape(batch_size, K, C)       # (B, K, C)
-            scores -= scores.max(axis=2, keepdims=True)
-            probs = np.exp(scores, out=scores)
-            probs /= probs.sum(axis=2, keepdims=True)
-            probs[rows, :, y_batch] -= 1                               # P - Y
-            grad = X_batch.T @ probs.reshape(batch_size, K * C)        # (D, K*C)
-            grad *= 1.0 / batch_size
-            grad += 2 * reg_cols * W_all
-            W_all -= lr_cols * grad
-            if verbose and ((it + 1) % report_every == 0 or it + 1 == num_iters):
-                alive = _finite_blocks(W_all, K, C)
-                print(f"sweep: iteration {it + 1} / {num_iters}, {K} models "
-                      f"({int(alive.sum())} finite), {time.perf_counter() - start:.1f} s")
-
-    train_acc = _accuracies(X_train, y_train, W_all, K, C)
-    val_acc = _accuracies(X_val, y_val, W_all, K, C)
-    alive = _finite_blocks(W_all, K, C)
+    train_acc = np.concatenate([g.accuracies[0] for g in groups])
+    val_acc = np.concatenate([g.accuracies[1] for g in groups])
+    alive = np.concatenate([g.finite() for g in groups])
     results = {}
     for k, key in enumerate(grid):
         results[key] = (float(train_acc[k]), float(val_acc[k])) if alive[k] else (np.nan, np.nan)
@@ -99,7 +102,7 @@ def sweep_hyperparameters(X_train, y_train, X_val, y_val, learning_rates,
         raise FloatingPointError("every model in the sweep diverged: lower the learning rates")
     best = int(np.argmax(np.where(alive, val_acc, -1.0)))
     best_softmax = Softmax(seed=seed)
-    best_softmax.W = W_all[:, best * C:(best + 1) * C].copy()
+    best_softmax.W = next(g.weights(best) for g in groups if best in g.models)
     if verbose:
         lr, reg = grid[best]
         print(f"sweep: best validation accuracy {val_acc[best]:.3f} at lr {lr:.2e}, "
@@ -107,16 +110,144 @@ def sweep_hyperparameters(X_train, y_train, X_val, y_val, learning_rates,
     return results, float(val_acc[best]), best_softmax
 
 
-def _finite_blocks(W_all, K, C):
-    """(K,) bool: which models' weights are all finite."""
-    return np.isfinite(W_all.reshape(W_all.shape[0], K, C)).all(axis=(0, 2))
+class _Group:
+    """k models of the grid, trained together on shared minibatches by one thread.
 
+    The weights are stored transposed, V[c, j, :] = column c of model j, so
+    that every step works on long contiguous rows: the scores come out as
+    (C, k, B), and each model's softmax over its C classes is a reduction over
+    the first axis, which NumPy runs as elementwise operations on (k, B) slices.
+    """
 
-def _accuracies(X, y, W_all, K, C, chunk=8192):
-    """(K,) accuracy of every model on (X, y), in row chunks to bound memory."""
-    correct = np.zeros(K, dtype=np.int64)
-    with np.errstate(invalid="ignore", over="ignore"):
+    def __init__(self, W_init, C, models, grid):
+        D, k = W_init.shape[0], len(models)
+        self.models = [int(m) for m in models]                  # their indices in the grid
+        self.lr = np.array([grid[m][0] for m in models])
+        reg = np.array([grid[m][1] for m in models])
+        self.decay = (1.0 - 2.0 * self.lr * reg).astype(W_init.dtype)
+        self.V = np.empty((C, k, D), dtype=W_init.dtype)
+        for j, m in enumerate(self.models):
+            self.V[:, j, :] = W_init[:, m * C:(m + 1) * C].T
+        self.accuracies = []   # per data set given to run(): (k,) accuracies
+        self.done = 0          # iterations finished, read by the progress reporter
+        self.stop = False      # set by the main thread to abandon the run
+        self.error = None
+
+    def weights(self, model):
+        """(D, C): the weights of the grid's model number `model` (a copy)."""
+        return np.ascontiguousarray(self.V[:, self.models.index(model), :].T)
+
+    def finite(self):
+        """(k,) bool: which of the models have only finite weights."""
+        return np.isfinite(self.V).all(axis=(0, 2))
+
+    def run(self, X, y, batches, sets, progress=None):
+        """Train on the minibatches X[idx], then measure the accuracy on each (X, y) of sets."""
+        # A too-large learning rate makes a model's weights blow up; its overflow
+        # warnings are expected, so they are silenced (in this thread: NumPy's
+        # error state is per thread) and the model is reported as diverged.
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._train(X, y, batches, progress)
+            self.accuracies = [self._accuracy(Xs, ys) for Xs, ys in sets]
+
+    def _train(self, X, y, batches, progress):
+        if not batches:
+            return
+        C, k, D = self.V.shape
+        V = self.V.reshape(C * k, D)            # a view: row c*k + j is (model j, class c)
+        B = batches[0].shape[0]
+        dtype = V.dtype
+        scale = (self.lr / B).astype(dtype)                     # lr / B, (k,)
+        decay = np.tile(self.decay, C)[:, None]                 # (C*k, 1), per row of V
+        S = np.empty((C * k, B), dtype=dtype)                   # scores, then (P - Y) lr / B
+        S3 = S.reshape(C, k, B)
+        m = np.empty((k, B), dtype=dtype)
+        G = np.empty((C * k, D), dtype=dtype)
+        rows = np.arange(B)
+        for it, idx in enumerate(batches):
+            if self.stop:
+                return
+            X_batch, y_batch = X[idx], y[idx]
+            np.matmul(V, X_batch.T, out=S)
+            np.max(S3, axis=0, out=m)                            # each model's top score
+            S3 -= m                                              # stability shift
+            np.exp(S, out=S)
+            np.sum(S3, axis=0, out=m)
+            np.divide(scale[:, None], m, out=m)
+            S3 *= m                                              # P lr / B
+            S3[y_batch, :, rows] -= scale                        # (P - Y) lr / B
+            np.matmul(S, X_batch, out=G)                         # lr * data gradient
+            V *= decay                                           # lr * regularization
+            V -= G
+            self.done = it + 1
+            if progress is not None:
+                progress.maybe_report()
+
+    def _accuracy(self, X, y, chunk=4096):
+        """(k,) accuracy of each model on (X, y), in row chunks to bound memory."""
+        C, k, D = self.V.shape
+        V = self.V.reshape(C * k, D)
+        correct = np.zeros(k, dtype=np.int64)
         for s in range(0, X.shape[0], chunk):
-            scores = (X[s:s + chunk] @ W_all).reshape(-1, K, C)    # (n, K, C)
-            correct += (scores.argmax(axis=2) == y[s:s + chunk, None]).sum(axis=0)
-    return correct / X.shape[0]
+            scores = (V @ X[s:s + chunk].T).reshape(C, k, -1)   # (C, k, n)
+            correct += (scores.argmax(axis=0) == y[None, s:s + chunk]).sum(axis=1)
+        return correct / X.shape[0]
+
+
+class _Progress:
+    """Prints a line about every 10% of the iterations (counting the slowest group)."""
+
+    def __init__(self, num_iters, K, groups, start):
+        self.num_iters, self.K, self.groups, self.start = num_iters, K, groups, start
+        self.every = max(1, num_iters // 10)
+        self.reported = 0
+
+    def maybe_report(self):
+        done = min(g.done for g in self.groups)
+        mark = done if done == self.num_iters else done - done % self.every
+        if mark > self.reported:
+            self.reported = mark
+            finite = sum(int(g.finite().sum()) for g in self.groups)
+            print(f"sweep: iteration {mark} / {self.num_iters}, {self.K} models "
+                  f"({finite} finite), {time.perf_counter() - self.start:.1f} s", flush=True)
+
+
+def _run_threads(groups, X, y, batches, sets, progress):
+    """Run each group in its own thread; report progress from this one."""
+    def run(group):
+        try:
+            group.run(X, y, batches, sets)
+        except BaseException as e:  # re-raised in the calling thread
+            group.error = e
+
+    threads = [threading.Thread(target=run, args=(g,), name=f"sweep-{i}", daemon=True)
+               for i, g in enumerate(groups)]
+    try:
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            threads[0].join(timeout=0.05)
+            if progress is not None:
+                progress.maybe_report()
+    finally:  # also on KeyboardInterrupt: stop the workers before returning
+        for g in groups:
+            g.stop = True
+        for t in threads:
+            t.join()
+    for g in groups:
+        if g.error is not None:
+            raise g.error
+
+
+def _num_workers(K):
+    """Threads for the sweep: one per core this process may use, at most one per
+    model, and no more than the BLAS library is allowed threads (so that a
+    limit such as OPENBLAS_NUM_THREADS=1 is respected)."""
+    if threadpool_limits is None:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    blas = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+    return max(1, min(K, cores, max(blas, default=1)))

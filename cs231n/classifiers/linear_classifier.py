@@ -2,9 +2,23 @@
 
 Shapes: N examples, D input dimensions (bias column included), C classes.
 """
+import contextlib
+
 import numpy as np
 
 from .softmax import softmax_loss_vectorized
+
+try:  # optional: lets train() run its small matrix products on one BLAS thread
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
+
+# Matrix products of at most this many multiply-adds run on one BLAS thread in
+# train(). A (200, 3073) minibatch times (3073, 10) weights is 6e6: a fraction
+# of a millisecond, which a second thread shortens a little on an idle machine
+# but stretches many times over whenever another process has that core, since
+# BLAS then waits for its descheduled thread at every product.
+_SMALL_PRODUCT = 2 ** 24
 
 
 class LinearClassifier:
@@ -57,42 +71,44 @@ class LinearClassifier:
             self.W = (0.001 * rng.standard_normal((dim, num_classes))).astype(X.dtype)
 
         loss_history = []
-        for it in range(num_iters):
-            X_batch = None
-            y_batch = None
+        # BLAS on one thread for minibatch-sized products (see _SMALL_PRODUCT).
+        with _blas_threads(_minibatch_blas_threads(batch_size, dim, num_classes)):
+            for it in range(num_iters):
+                X_batch = None
+                y_batch = None
 
-            #########################################################################
-            # TODO:                                                                 #
-            # Sample batch_size elements from the training data and their           #
-            # corresponding labels to use in this round of gradient descent.        #
-            # Store the data in X_batch and their corresponding labels in           #
-            # y_batch; after sampling X_batch should have shape (batch_size, dim)   #
-            # and y_batch should have shape (batch_size,)                           #
-            #                                                                       #
-            # Hint: Use rng.choice (or rng.integers) to generate indices. Sampling  #
-            # with replacement is faster than sampling without replacement.         #
-            #########################################################################
-            ### BEGIN SOLUTION
-            idx = rng.integers(0, num_train, size=batch_size)
-            X_batch = X[idx]
-            y_batch = y[idx]
-            ### END SOLUTION
+                #########################################################################
+                # TODO:                                                                 #
+                # Sample batch_size elements from the training data and their           #
+                # corresponding labels to use in this round of gradient descent.        #
+                # Store the data in X_batch and their corresponding labels in           #
+                # y_batch; after sampling X_batch should have shape (batch_size, dim)   #
+                # and y_batch should have shape (batch_size,)                           #
+                #                                                                       #
+                # Hint: Use rng.choice (or rng.integers) to generate indices. Sampling  #
+                # with replacement is faster than sampling without replacement.         #
+                #########################################################################
+                ### BEGIN SOLUTION
+                idx = rng.integers(0, num_train, size=batch_size)
+                X_batch = X[idx]
+                y_batch = y[idx]
+                ### END SOLUTION
 
-            # evaluate loss and gradient
-            loss, grad = self.loss(X_batch, y_batch, reg)
-            loss_history.append(loss)
+                # evaluate loss and gradient
+                loss, grad = self.loss(X_batch, y_batch, reg)
+                loss_history.append(loss)
 
-            # perform parameter update
-            #########################################################################
-            # TODO:                                                                 #
-            # Update the weights using the gradient and the learning rate.          #
-            #########################################################################
-            ### BEGIN SOLUTION
-            self.W -= learning_rate * grad
-            ### END SOLUTION
+                # perform parameter update
+                #########################################################################
+                # TODO:                                                                 #
+                # Update the weights using the gradient and the learning rate.          #
+                #########################################################################
+                ### BEGIN SOLUTION
+                self.W -= learning_rate * grad
+                ### END SOLUTION
 
-            if verbose and it % 100 == 0:
-                print(f"iteration {it} / {num_iters}: loss {loss:f}")
+                if verbose and it % 100 == 0:
+                    print(f"iteration {it} / {num_iters}: loss {loss:f}")
 
         return loss_history
 
@@ -148,6 +164,21 @@ class Softmax(LinearClassifier):
 
     def loss(self, X_batch, y_batch, reg):
         return softmax_loss_vectorized(self.W, X_batch, y_batch, reg)
+
+
+def _minibatch_blas_threads(batch_size, dim, num_classes):
+    """BLAS threads for the products of one SGD step: 1 for small ones, else None
+    (BLAS as configured), also None without threadpoolctl."""
+    if threadpool_limits is None or batch_size * dim * num_classes > _SMALL_PRODUCT:
+        return None
+    return 1
+
+
+def _blas_threads(threads):
+    """A context in which BLAS uses at most `threads` threads (None: unchanged)."""
+    if threads is None:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=threads, user_api="blas")
 
 
 def _check_data(X, y):
