@@ -26,6 +26,7 @@ Usage:
         X_train, y_train, X_val, y_val, [1e-7, 5e-7], [2.5e4, 5e4])
 """
 import os
+import queue
 import threading
 import time
 
@@ -132,6 +133,9 @@ class _Group:
         self.done = 0          # iterations finished, read by the progress reporter
         self.stop = False      # set by the main thread to abandon the run
         self.error = None
+        # With several groups, one of them gathers each minibatch and passes it on.
+        self.inbox = None      # where this group receives its minibatches, if it does
+        self.outboxes = []     # where it passes on those it gathers
 
     def weights(self, model):
         """(D, C): the weights of the grid's model number `model` (a copy)."""
@@ -165,9 +169,10 @@ class _Group:
         G = np.empty((C * k, D), dtype=dtype)
         rows = np.arange(B)
         for it, idx in enumerate(batches):
-            if self.stop:
+            batch = self._minibatch(X, y, idx)
+            if batch is None:                                    # abandoned
                 return
-            X_batch, y_batch = X[idx], y[idx]
+            X_batch, y_batch = batch
             np.matmul(V, X_batch.T, out=S)
             np.max(S3, axis=0, out=m)                            # each model's top score
             S3 -= m                                              # stability shift
@@ -182,6 +187,28 @@ class _Group:
             self.done = it + 1
             if progress is not None:
                 progress.maybe_report()
+
+    def _minibatch(self, X, y, idx):
+        """(X[idx], y[idx]), gathered here or received from the group that gathers it;
+        None once the run is abandoned."""
+        while self.inbox is not None:
+            try:
+                return self.inbox.get(timeout=0.1)
+            except queue.Empty:
+                if self.stop:
+                    return None
+        if self.stop:
+            return None
+        batch = X[idx], y[idx]
+        for box in self.outboxes:
+            while True:
+                try:
+                    box.put(batch, timeout=0.1)
+                    break
+                except queue.Full:
+                    if self.stop:
+                        return None
+        return batch
 
     def _accuracy(self, X, y, chunk=4096):
         """(k,) accuracy of each model on (X, y), in row chunks to bound memory."""
@@ -213,7 +240,16 @@ class _Progress:
 
 
 def _run_threads(groups, X, y, batches, sets, progress):
-    """Run each group in its own thread; report progress from this one."""
+    """Run each group in its own thread; report progress from this one.
+
+    The last group (it has the fewest models) gathers each minibatch once and
+    passes it on to the others, so that they spend no time gathering and all
+    threads have about the same work.
+    """
+    for g in groups[:-1]:
+        g.inbox = queue.Queue(maxsize=2)
+        groups[-1].outboxes.append(g.inbox)
+
     def run(group):
         try:
             group.run(X, y, batches, sets)
@@ -227,9 +263,11 @@ def _run_threads(groups, X, y, batches, sets, progress):
             t.start()
         while any(t.is_alive() for t in threads):
             threads[0].join(timeout=0.05)
+            if any(g.error is not None for g in groups):
+                break
             if progress is not None:
                 progress.maybe_report()
-    finally:  # also on KeyboardInterrupt: stop the workers before returning
+    finally:  # also on an error or KeyboardInterrupt: stop the workers before returning
         for g in groups:
             g.stop = True
         for t in threads:

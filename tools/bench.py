@@ -357,7 +357,7 @@ def row_notebook(t):
           None, "< 60 s", total < 60)
     for seconds, title in sections:
         if not title.startswith("total"):
-            t.add("6 .", f"  {title}", fmt_time(float(seconds)))
+            t.add("6 .", f"  {title}", f"{float(seconds):.1f} s")
 
 
 def row_sklearn(t, data, sweep_result):
