@@ -1,4 +1,6 @@
 """SGD training and prediction of the linear classifier."""
+import threading
+
 import numpy as np
 import pytest
 
@@ -57,6 +59,46 @@ def test_batch_larger_than_data_samples_with_replacement():
     X, y = blobs(4, N=10)
     hist = Softmax(seed=0).train(X, y, num_iters=3, batch_size=64)
     assert len(hist) == 3
+
+
+@pytest.mark.parametrize("batch_size", [1, 5, 64])
+def test_sample_batch_draws_rows_with_their_labels(batch_size):
+    X = np.arange(40.0).reshape(20, 2)
+    y = np.arange(20)
+    X0, y0 = X.copy(), y.copy()
+    X_batch, y_batch = Softmax().sample_batch(X, y, batch_size, np.random.default_rng(0))
+    assert X_batch.shape == (batch_size, 2) and y_batch.shape == (batch_size,)
+    np.testing.assert_array_equal(X_batch, X[y_batch])       # row i of X has label i
+    again = Softmax().sample_batch(X, y, batch_size, np.random.default_rng(0))
+    np.testing.assert_array_equal(again[1], y_batch)         # all randomness from rng
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+
+
+class BrokenSampler(Softmax):
+    def __init__(self, batch):
+        super().__init__(seed=0)
+        self.batch = batch
+
+    def sample_batch(self, X, y, batch_size, rng):
+        if isinstance(self.batch, BaseException):
+            raise self.batch
+        return self.batch
+
+
+@pytest.mark.parametrize("batch, error, match", [
+    ((None, None), TypeError, "fill in its TODO"),
+    (np.zeros((4, 6)), TypeError, "tuple"),
+    ((np.zeros((4, 5)), np.zeros(4, dtype=int)), ValueError, r"\(batch_size, 6\)"),
+    ((np.zeros((4, 6)), np.zeros(3, dtype=int)), ValueError, "y_batch"),
+    (NotImplementedError("sample here"), NotImplementedError, "sample here"),
+])
+def test_a_broken_sample_batch_fails_clearly(batch, error, match):
+    X, y = blobs(8)
+    clf = BrokenSampler(batch)
+    with pytest.raises(error, match=match):
+        clf.train(X, y, num_iters=3, batch_size=4)
+    assert not [t for t in threading.enumerate() if t.name == "prefetch"]
 
 
 def test_predict_is_argmax_of_scores():

@@ -32,6 +32,7 @@ sys.path.insert(0, ROOT)
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 from cs231n.classifiers import Softmax  # noqa: E402
+from cs231n import prefetch  # noqa: E402
 from cs231n.classifiers import linear_classifier  # noqa: E402
 from cs231n.classifiers.softmax import softmax_loss_naive, softmax_loss_vectorized  # noqa: E402
 from cs231n.data_utils import dataset_dir, get_CIFAR10_data  # noqa: E402
@@ -73,15 +74,18 @@ def measure(*fns, repeats=5, warmup=1, min_sample=0.05):
     return [statistics.median(s) for s in samples]
 
 
-class original_threads:
-    """Within it, train() leaves BLAS at its default threads, as it originally did."""
-
-    def __enter__(self):
-        self.saved = linear_classifier._minibatch_blas_threads
-        linear_classifier._minibatch_blas_threads = lambda *shape: None
-
-    def __exit__(self, *exc):
-        linear_classifier._minibatch_blas_threads = self.saved
+def plain_train(X, y, learning_rate, reg, num_iters, batch_size=200, seed=0):
+    """The plain way, kept here as a fixed reference: the original assignment's
+    training loop, which samples, gathers, computes the loss and updates one after
+    another in one thread, with BLAS at its default threads. It draws the same
+    random numbers as Softmax(seed).train. Returns the weights."""
+    rng = np.random.default_rng(seed)
+    W = (0.001 * rng.standard_normal((X.shape[1], int(y.max()) + 1))).astype(X.dtype)
+    for _ in range(num_iters):
+        idx = rng.integers(0, X.shape[0], size=batch_size)
+        _, grad = softmax_loss_vectorized(W, X[idx], y[idx], reg)
+        W -= learning_rate * grad
+    return W
 
 
 def blas_threads():
@@ -184,14 +188,20 @@ def row_sgd(t, data, repeats, iters):
         Xd = X.astype(dtype, copy=False)
         train = lambda: Softmax(seed=0).train(Xd, y, learning_rate=SGD_LR, reg=SGD_REG,
                                               num_iters=iters)
-        def train_original():
-            with original_threads():
+        train_original = lambda: plain_train(Xd, y, SGD_LR, SGD_REG, iters)
+
+        def train_inline():  # train() with its minibatches drawn in its own thread
+            saved = prefetch._usable_cpus
+            prefetch._usable_cpus = lambda: 1
+            try:
                 train()
+            finally:
+                prefetch._usable_cpus = saved
         fns = [train, sgd_floor(Xd, iters, own)]
         if most != own:
             fns += [sgd_floor(Xd, iters, most), train_original]
         if dtype == np.float32:
-            fns.append(gather)
+            fns += [train_inline, gather]
         times = measure(*fns, repeats=repeats, min_sample=0.0)
         name = np.dtype(dtype).name
         run, floor_own = times[0], times[1]
@@ -202,10 +212,13 @@ def row_sgd(t, data, repeats, iters):
         if most != own:
             t.add(f"3 {name} b", f"  same run, against the products on {most} threads", "",
                   fmt_time(times[2]), run / times[2], "(for honesty)")
-            t.add(f"3 {name} c", f"  run with BLAS on {most} threads (as originally)",
+            t.add(f"3 {name} c", f"  the plain loop (no prefetch, BLAS on {most} threads)",
                   fmt_time(times[3]), f"its products {fmt_time(times[2])}",
                   times[3] / times[2], "(for honesty)")
         if dtype == np.float32:
+            t.add("3 inline", "  same run, minibatches drawn inline (no prefetch)",
+                  fmt_time(times[-2]), f"its products {fmt_time(floor_own)}",
+                  times[-2] / floor_own, "(for comparison)")
             t.add("3 gather", f"  random row gather X[idx] alone, {name}", fmt_time(times[-1]),
                   f"its products {fmt_time(floor_own)}", times[-1] / floor_own, "(fraction)")
         del Xd
@@ -213,14 +226,12 @@ def row_sgd(t, data, repeats, iters):
 
 def row_busy(t, data, repeats, iters):
     """3: one SGD run while another process keeps one core busy, BLAS threads as now
-    and as originally (what a shared machine or a laptop's browser does to it)."""
+    against the plain loop (what a shared machine or a laptop's browser does to it)."""
     X, y = data["X_train"], data["y_train"]
     train = lambda: Softmax(seed=0).train(X, y, learning_rate=SGD_LR, reg=SGD_REG,
                                           num_iters=iters)
 
-    def train_original():
-        with original_threads():
-            train()
+    train_original = lambda: plain_train(X, y, SGD_LR, SGD_REG, iters)
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         now, original = measure(train, train_original, repeats=max(2, repeats // 2),
@@ -229,22 +240,27 @@ def row_busy(t, data, repeats, iters):
         hog.kill()
         hog.wait()
     t.add("3 busy", f"  SGD run, float32, one core busy elsewhere", fmt_time(now),
-          f"BLAS on {blas_threads()} threads (as originally) {fmt_time(original)}",
+          f"plain loop, BLAS on {blas_threads()} threads {fmt_time(original)}",
           original / now, "(speed-up)")
 
 
-def plain_sequential_sweep(data, dtype, iters, lrs, regs):
-    """The plain way: a new Softmax per grid point, trained one after another."""
+def plain_sequential_sweep(data, dtype, iters, lrs, regs, plain=True):
+    """A grid trained one point after another: with plain_train (the plain way),
+    or with plain=False, a new Softmax per point (train() as it is now)."""
     X, y = data["X_train"].astype(dtype, copy=False), data["y_train"]
     Xv, yv = data["X_val"].astype(dtype, copy=False), data["y_val"]
     best_val = -1.0
     for lr in lrs:
         for reg in regs:
-            clf = Softmax(seed=0)
             with np.errstate(all="ignore"):
-                clf.train(X, y, learning_rate=lr, reg=reg, num_iters=iters)
-                np.mean(clf.predict(X) == y)
-                best_val = max(best_val, float(np.mean(clf.predict(Xv) == yv)))
+                if plain:
+                    W = plain_train(X, y, lr, reg, iters)
+                else:
+                    clf = Softmax(seed=0)
+                    clf.train(X, y, learning_rate=lr, reg=reg, num_iters=iters)
+                    W = clf.W
+                np.mean(np.argmax(X @ W, axis=1) == y)
+                best_val = max(best_val, float(np.mean(np.argmax(Xv @ W, axis=1) == yv)))
     return best_val
 
 
@@ -258,12 +274,12 @@ def row_sweep(t, data, iters, lrs, regs):
                                                num_iters=iters, verbose=False)
     data64 = {k: (v.astype(np.float64) if k.startswith("X_") else v) for k, v in data.items()}
 
-    def plain64():  # the original way: float64, and train() as it was (BLAS threads)
-        with original_threads():
-            found["plain64"] = plain_sequential_sweep(data64, np.float64, iters, lrs, regs)
+    def plain64():  # the plain way: float64 data, the original training loop
+        found["plain64"] = plain_sequential_sweep(data64, np.float64, iters, lrs, regs)
 
-    def plain32():
-        found["plain32"] = plain_sequential_sweep(data, np.float32, iters, lrs, regs)
+    def plain32():  # the loader's float32 data and train() as it is now
+        found["plain32"] = plain_sequential_sweep(data, np.float32, iters, lrs, regs,
+                                                  plain=False)
     # The sequential loops take minutes: one run each, between runs of the sweep.
     samples = {"sweep": [], "plain64": [], "plain32": []}
     sweep()                                                   # warm-up
@@ -279,7 +295,7 @@ def row_sweep(t, data, iters, lrs, regs):
     for name, label in [("plain64", "float64"), ("plain32", "float32")]:
         if samples[name]:
             tp = statistics.median(samples[name])
-            how = "BLAS default threads" if label == "float64" else "train() as now"
+            how = "the plain loop" if label == "float64" else "Softmax.train as now"
             t.add(f"4 {label}", f"sequential loop, {grid} x {iters} it, {label}, {how}",
                   fmt_time(tp), f"sweep {fmt_time(ts)}", tp / ts,
                   ">= 8 (speed-up)" if label == "float64" else "(for honesty)",

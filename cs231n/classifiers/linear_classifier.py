@@ -6,6 +6,7 @@ import contextlib
 
 import numpy as np
 
+from ..prefetch import prefetched
 from .softmax import softmax_loss_vectorized
 
 try:  # optional: lets train() run its small matrix products on one BLAS thread
@@ -71,29 +72,15 @@ class LinearClassifier:
             self.W = (0.001 * rng.standard_normal((dim, num_classes))).astype(X.dtype)
 
         loss_history = []
+        # The next minibatch is drawn by another thread while this one computes
+        # the current step (see cs231n/prefetch.py): gathering random rows from
+        # memory then costs almost nothing. sample_batch is the only user of rng
+        # from here on, so a seeded run still repeats exactly.
+        batches = prefetched(lambda: self._checked_batch(X, y, batch_size, rng), num_iters)
         # BLAS on one thread for minibatch-sized products (see _SMALL_PRODUCT).
-        with _blas_threads(_minibatch_blas_threads(batch_size, dim, num_classes)):
-            for it in range(num_iters):
-                X_batch = None
-                y_batch = None
-
-                #########################################################################
-                # TODO:                                                                 #
-                # Sample batch_size elements from the training data and their           #
-                # corresponding labels to use in this round of gradient descent.        #
-                # Store the data in X_batch and their corresponding labels in           #
-                # y_batch; after sampling X_batch should have shape (batch_size, dim)   #
-                # and y_batch should have shape (batch_size,)                           #
-                #                                                                       #
-                # Hint: Use rng.choice (or rng.integers) to generate indices. Sampling  #
-                # with replacement is faster than sampling without replacement.         #
-                #########################################################################
-                ### BEGIN SOLUTION
-                idx = rng.integers(0, num_train, size=batch_size)
-                X_batch = X[idx]
-                y_batch = y[idx]
-                ### END SOLUTION
-
+        with _blas_threads(_minibatch_blas_threads(batch_size, dim, num_classes)), \
+                contextlib.closing(batches):
+            for it, (X_batch, y_batch) in enumerate(batches):
                 # evaluate loss and gradient
                 loss, grad = self.loss(X_batch, y_batch, reg)
                 loss_history.append(loss)
@@ -111,6 +98,59 @@ class LinearClassifier:
                     print(f"iteration {it} / {num_iters}: loss {loss:f}")
 
         return loss_history
+
+    def sample_batch(self, X, y, batch_size, rng):
+        """
+        Draw the minibatch for one step of stochastic gradient descent.
+
+        Inputs:
+        - X: A numpy array of shape (N, D) containing training data.
+        - y: A numpy array of shape (N,) containing training labels.
+        - batch_size: (integer) number of training examples to draw.
+        - rng: a numpy.random.Generator. Take all randomness from it, so that a
+          classifier with a seed repeats its training exactly.
+
+        Returns a tuple of:
+        - X_batch: A numpy array of shape (batch_size, D), examples from X.
+        - y_batch: A numpy array of shape (batch_size,), their labels.
+        """
+        X_batch = None
+        y_batch = None
+
+        #########################################################################
+        # TODO:                                                                 #
+        # Sample batch_size elements from the training data and their           #
+        # corresponding labels to use in this round of gradient descent.        #
+        # Store the data in X_batch and their corresponding labels in           #
+        # y_batch; after sampling X_batch should have shape (batch_size, D)     #
+        # and y_batch should have shape (batch_size,)                           #
+        #                                                                       #
+        # Hint: Use rng.choice (or rng.integers) to generate indices. Sampling  #
+        # with replacement is faster than sampling without replacement.         #
+        #########################################################################
+        ### BEGIN SOLUTION
+        idx = rng.integers(0, X.shape[0], size=batch_size)
+        X_batch = X[idx]
+        y_batch = y[idx]
+        ### END SOLUTION
+
+        return X_batch, y_batch
+
+    def _checked_batch(self, X, y, batch_size, rng):
+        """sample_batch, with a clear error when what it returns cannot be a minibatch."""
+        batch = self.sample_batch(X, y, batch_size, rng)
+        if not (isinstance(batch, tuple) and len(batch) == 2):
+            raise TypeError("sample_batch must return a tuple (X_batch, y_batch)")
+        X_batch, y_batch = batch
+        if X_batch is None or y_batch is None:
+            raise TypeError("sample_batch returned None for X_batch or y_batch: "
+                            "fill in its TODO in linear_classifier.py")
+        if (np.ndim(X_batch) != 2 or np.shape(X_batch)[1] != X.shape[1]
+                or np.shape(y_batch) != (np.shape(X_batch)[0],)):
+            raise ValueError(f"sample_batch must return X_batch of shape (batch_size, "
+                             f"{X.shape[1]}) and y_batch of shape (batch_size,); got "
+                             f"{np.shape(X_batch)} and {np.shape(y_batch)}")
+        return X_batch, y_batch
 
     def predict(self, X):
         """

@@ -25,7 +25,7 @@ def _check_inputs(W, X, y):
         raise ValueError(f"X has N={X.shape[0]} rows but y has {y.shape[0]} labels")
     if X.shape[0] == 0:
         raise ValueError("the minibatch is empty (N = 0)")
-    if not np.issubdtype(y.dtype, np.integer):
+    if y.dtype.kind not in "iu":  # signed or unsigned integers
         raise TypeError(f"labels y must be integers, got dtype {y.dtype}")
     if y.min() < 0 or y.max() >= W.shape[1]:
         raise ValueError(f"labels must lie in [0, {W.shape[1]}), got range "
@@ -98,17 +98,20 @@ def softmax_loss_vectorized(W, X, y, reg):
     #############################################################################
     ### BEGIN SOLUTION
     N = X.shape[0]
+    rows = np.arange(N)
     scores = X @ W                                      # (N, C)
-    scores -= scores.max(axis=1, keepdims=True)         # stability: max row score is 0
+    scores -= scores.max(axis=1, keepdims=True)         # stability: each row's largest score is 0
     exp_scores = np.exp(scores)
     sum_exp = exp_scores.sum(axis=1, keepdims=True)     # (N, 1), each >= 1
-    correct = scores[np.arange(N), y]                   # (N,)
-    loss = np.mean(np.log(sum_exp[:, 0]) - correct) + reg * np.sum(W * W)
+    # Mean of L_i = log(sum_j exp(s_j)) - s_{y_i}; finite even where p_{y_i} underflows.
+    # np.vdot(W, W) is sum(W * W) without a temporary array the size of W.
+    loss = (np.log(sum_exp).sum() - scores[rows, y].sum()) / N + reg * np.vdot(W, W)
     # dL/dscores = (P - Y) / N, where Y is the one-hot label matrix.
     dscores = exp_scores / sum_exp                      # P, (N, C)
-    dscores[np.arange(N), y] -= 1
+    dscores[rows, y] -= 1
     dscores /= N
-    dW = X.T @ dscores + 2 * reg * W                    # (D, C)
+    dW = X.T @ dscores                                  # (D, C)
+    dW += 2 * reg * W
     ### END SOLUTION
 
     return float(loss), dW
