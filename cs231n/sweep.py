@@ -17,7 +17,8 @@ descheduled).
 
 Every step is W <- W - lr * (X_b^T (P - Y) / B + 2 reg W), the update of
 LinearClassifier.train, computed as W <- (1 - 2 lr reg) W - X_b^T ((P - Y) lr / B)
-in place, without temporaries the size of W. The initial weights and the
+in place, without temporaries the size of W, and with the factor (1 - 2 lr reg)
+kept aside as one number per model until it needs to be applied. The initial weights and the
 minibatches are the ones Softmax(seed=seed).train draws, so a one-model grid
 reproduces it.
 
@@ -162,31 +163,53 @@ class _Group:
         B = batches[0].shape[0]
         dtype = V.dtype
         scale = (self.lr / B).astype(dtype)                     # lr / B, (k,)
-        decay = np.tile(self.decay, C)[:, None]                 # (C*k, 1), per row of V
         S = np.empty((C * k, B), dtype=dtype)                   # scores, then (P - Y) lr / B
         S3 = S.reshape(C, k, B)
         m = np.empty((k, B), dtype=dtype)
         G = np.empty((C * k, D), dtype=dtype)
         rows = np.arange(B)
+        # Weight decay, applied lazily: model j's weights are c[j] times its rows
+        # of V. Multiplying c by the decay each step replaces a pass over V (the
+        # size of all the weights) with k multiplications, and the gradient step
+        # is divided by the new c instead. V is rescaled, and c reset to 1,
+        # before any c gets small. Decays near 0 (lr * reg near 1/2, a diverging
+        # model) would make c vanish, so a group with one of those applies its
+        # decay to V at every step instead.
+        lazy = bool(np.all(np.abs(self.decay) >= 0.5))
+        decay_rows = np.tile(self.decay, C)[:, None]            # (C*k, 1), per row of V
+        c = np.ones(k, dtype=dtype)
         for it, idx in enumerate(batches):
             batch = self._minibatch(X, y, idx)
             if batch is None:                                    # abandoned
-                return
+                break
             X_batch, y_batch = batch
             np.matmul(V, X_batch.T, out=S)
+            if lazy:
+                S3 *= c[:, None]                                 # the true scores
             np.max(S3, axis=0, out=m)                            # each model's top score
             S3 -= m                                              # stability shift
             np.exp(S, out=S)
             np.sum(S3, axis=0, out=m)
-            np.divide(scale[:, None], m, out=m)
-            S3 *= m                                              # P lr / B
-            S3[y_batch, :, rows] -= scale                        # (P - Y) lr / B
+            if lazy:
+                c_next = c * self.decay
+                if np.abs(c_next).min() < 1e-6:
+                    self.V *= c[None, :, None]                   # V holds the true weights
+                    c_next = self.decay.copy()
+                step = scale / c_next
+            else:
+                V *= decay_rows                                  # lr * regularization
+                c_next, step = c, scale
+            np.divide(step[:, None], m, out=m)
+            S3 *= m                                              # P lr / B (/ c_next)
+            S3[y_batch, :, rows] -= step                         # (P - Y) lr / B (/ c_next)
             np.matmul(S, X_batch, out=G)                         # lr * data gradient
-            V *= decay                                           # lr * regularization
             V -= G
+            c = c_next
             self.done = it + 1
             if progress is not None:
                 progress.maybe_report()
+        if lazy:
+            self.V *= c[None, :, None]
 
     def _minibatch(self, X, y, idx):
         """(X[idx], y[idx]), gathered here or received from the group that gathers it;

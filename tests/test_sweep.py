@@ -14,15 +14,18 @@ def data(seed=0, N=400, D=8, C=4):
     return X[:300], y[:300], X[300:], y[300:]
 
 
-def test_one_model_grid_matches_plain_training():
+# (lr, reg): weight decay 1 - 2 lr reg of 0.999 (never rescaled in 100 steps), 0.6
+# (rescaled every 27 steps) and 0.2 (applied to the weights at every step)
+@pytest.mark.parametrize("lr, reg", [(0.05, 0.01), (0.2, 1.0), (0.4, 1.0)])
+def test_one_model_grid_matches_plain_training(lr, reg):
     Xtr, ytr, Xva, yva = data()
     results, best_val, best = sweep_hyperparameters(
-        Xtr, ytr, Xva, yva, [0.05], [0.01], num_iters=100, batch_size=32, seed=5, verbose=False)
+        Xtr, ytr, Xva, yva, [lr], [reg], num_iters=100, batch_size=32, seed=5, verbose=False)
     plain = Softmax(seed=5)
-    plain.train(Xtr, ytr, learning_rate=0.05, reg=0.01, num_iters=100, batch_size=32)
+    plain.train(Xtr, ytr, learning_rate=lr, reg=reg, num_iters=100, batch_size=32)
     np.testing.assert_allclose(best.W, plain.W, rtol=1e-6, atol=1e-9)
-    assert results[(0.05, 0.01)][1] == best_val == np.mean(plain.predict(Xva) == yva)
-    assert results[(0.05, 0.01)][0] == np.mean(plain.predict(Xtr) == ytr)
+    assert results[(lr, reg)][1] == best_val == np.mean(plain.predict(Xva) == yva)
+    assert results[(lr, reg)][0] == np.mean(plain.predict(Xtr) == ytr)
 
 
 def test_grid_results_and_best():
