@@ -146,7 +146,7 @@ def graded(tmp_path_factory, synthetic_cifar):
     cell(nb, "test_vectorized")["source"] = "pass  # edited by the student"
     py = package(dist)
     py["cs231n/classifiers/softmax.py"] = replace_once(
-        py["cs231n/classifiers/softmax.py"], "dW = X.T @ dscores + 2 * reg * W", "dW = X.T @ dscores + 4 * reg * W")
+        py["cs231n/classifiers/softmax.py"], "dW += 2 * reg * W", "dW += 4 * reg * W")
     py["cs231n/gradient_check.py"] += "\n# a change the grader must undo\n"
     handin(subs / "softmax_bug.zip", dist, notebook=nb, py=py)
     (subs / "broken.zip").write_bytes(b"this is not a zip file\n")

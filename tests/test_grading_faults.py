@@ -225,7 +225,7 @@ def test_interrupted_run_resumes_without_regrading(tmp_path, tmp_path_factory, s
     subs = tmp_path / "subs"
     subs.mkdir()
     py = solved_py(dist, **{"cs231n/classifiers/softmax.py": (
-        "dW = X.T @ dscores + 2 * reg * W", "dW = X.T @ dscores + 4 * reg * W")})
+        "dW += 2 * reg * W", "dW += 4 * reg * W")})
     for sid in ["a", "b", "c"]:  # the same buggy hand-in three times
         handin(subs / f"{sid}.zip", dist, py=py)
     out = tmp_path / "out"
