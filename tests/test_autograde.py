@@ -25,7 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from test_release import REPO, release_dist, source_secrets
+from test_release import REPO, release_dist, source_secrets  # also puts instructor/ on the path
+
+from solved_handin import solution_package, solved_notebook  # noqa: E402
 
 SOLUTION_GRID = ("learning_rates = [5e-7, 1e-6, 2e-6, 3e-6, 5e-6]",
                  "regularization_strengths = [1e1, 1e2, 1e3, 3e3, 1e4]")
@@ -38,27 +40,13 @@ HEADER = ["student_id", "status", "total", "max", "manual_max", "manual_score", 
 
 
 # ---- building hand-ins ------------------------------------------------------------------
-def instructor_cells():
-    nb = json.loads((REPO / "softmax.ipynb").read_text())
-    return {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"]) for c in nb["cells"]}
-
-
 def student_notebook(dist, solved=True, small_sweep=True):
     """The release notebook, with the solution cells filled in as a student would."""
     nb = json.loads((dist / "softmax" / "softmax.ipynb").read_text())
-    if solved:
-        answers = instructor_cells()
-        for cell in nb["cells"]:
-            meta = cell["metadata"]["nbgrader"]
-            if not meta.get("solution"):
-                continue
-            src = answers[meta["grade_id"]]
-            if cell["cell_type"] == "code":  # keep what is around the solution region
-                src = re.sub(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION\n",
-                             lambda m: (SMALL_GRID + "\n") if small_sweep else m.group(1),
-                             src, flags=re.S)
-            cell["source"] = src
-    return nb
+    if not solved:
+        return nb
+    solution = json.loads((REPO / "softmax.ipynb").read_text())
+    return solved_notebook(nb, solution, (SMALL_GRID + "\n") if small_sweep else None)
 
 
 def cell(nb, grade_id):
@@ -67,9 +55,7 @@ def cell(nb, grade_id):
 
 def package(dist, solved=True):
     """{path in zip: text} of the cs231n .py files: the solution or the release."""
-    root = REPO if solved else dist / "softmax"
-    return {str(p.relative_to(root)).replace(os.sep, "/"): p.read_text()
-            for p in sorted((root / "cs231n").rglob("*.py")) if "__pycache__" not in p.parts}
+    return solution_package(str(REPO if solved else dist / "softmax"))
 
 
 def replace_once(text, old, new):
@@ -296,3 +282,23 @@ def test_ignore_pattern_drops_only_warnings():
     assert pattern.search(warning + "/y.py:1: DeprecationWarning: old\n  import imp\n")
     assert not pattern.search("debug print from my loss\n")
     assert not pattern.search(warning + "Traceback (most recent call last):\n")
+
+
+def test_solved_handin_script_writes_what_the_tests_grade(tmp_path, tmp_path_factory):
+    dist = release_dist(tmp_path_factory)
+    script = REPO / "instructor" / "solved_handin.py"
+    out = tmp_path / "softmax_solution.zip"
+    proc = subprocess.run([sys.executable, str(script), str(dist), str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    with zipfile.ZipFile(out) as z:
+        names = set(z.namelist())
+        nb = json.loads(z.read("softmax.ipynb"))
+        assert {n: z.read(n).decode() for n in names if n.endswith(".py")} == package(dist)
+    assert nb == student_notebook(dist, small_sweep=False)
+    assert "raise NotImplementedError" not in json.dumps(nb)
+    # no release there: a clear error, nothing written
+    missing = subprocess.run([sys.executable, str(script), str(tmp_path / "nowhere"),
+                              str(tmp_path / "x.zip")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "make release" in missing.stderr
+    assert not (tmp_path / "x.zip").exists()

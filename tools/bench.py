@@ -4,7 +4,7 @@
     python tools/bench.py                  # the same
     python tools/bench.py --sklearn        # also scikit-learn's LogisticRegression (minutes more)
     python tools/bench.py --quick          # small data, few repeats: a smoke test, seconds
-    python tools/bench.py --only loss,sgd  # some rows: loss naive sgd busy sweep load notebook sklearn
+    python tools/bench.py --only loss,sgd  # rows: loss naive sgd busy sweep load notebook grading sklearn
     CIFAR10_DIR=/data/cifar-10-batches-py python tools/bench.py
 
 The data is what cs231n.data_utils.get_CIFAR10_data loads ($CIFAR10_DIR, or
@@ -42,7 +42,7 @@ from cs231n.sweep import sweep_hyperparameters  # noqa: E402
 SGD_LR, SGD_REG = 1e-6, 1e3
 LEARNING_RATES = [5e-7, 1e-6, 2e-6, 3e-6, 5e-6]
 REGULARIZATIONS = [1e1, 1e2, 1e3, 3e3, 1e4]
-ROWS = ["loss", "naive", "sgd", "busy", "sweep", "load", "notebook", "sklearn"]
+ROWS = ["loss", "naive", "sgd", "busy", "sweep", "load", "notebook", "grading", "sklearn"]
 
 
 # --------------------------------------------------------------------------- timing
@@ -376,6 +376,61 @@ def row_notebook(t):
             t.add("6 .", f"  {title}", f"{float(seconds):.1f} s")
 
 
+def _tool(*args, **kw):
+    """Run one of the instructor's scripts; (seconds, CompletedProcess)."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "instructor", args[0]), *args[1:]],
+                          capture_output=True, text=True, **kw)
+    return time.perf_counter() - t0, proc
+
+
+def row_grading(t, handins=4):
+    """7: make release, then make autograde on hand-ins of the solution: one alone,
+    and `handins` of them with one worker and with one per core."""
+    env = dict(os.environ, CIFAR10_DIR=dataset_dir())
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    with tempfile.TemporaryDirectory(prefix="softmax-bench-") as tmp:
+        dist = os.path.join(tmp, "dist")
+        seconds, proc = _tool("release.py", "--out", dist)
+        if proc.returncode != 0:
+            t.add("7", "make release", "FAILED", proc.stderr.strip().splitlines()[-1:])
+            return
+        t.add("7 release", "make release (nbgrader generate_assignment, leak scan)",
+              fmt_time(seconds))
+        one, many = os.path.join(tmp, "one"), os.path.join(tmp, "many")
+        for folder, n in [(one, 1), (many, handins)]:
+            os.makedirs(folder)
+            for i in range(n):
+                zip_path = os.path.join(folder, f"softmax_student{i}.zip")
+                _, proc = _tool("solved_handin.py", dist, zip_path)
+                if proc.returncode != 0:
+                    t.add("7", "solved hand-in", "FAILED", proc.stderr.strip()[-200:])
+                    return
+        times = {}
+        for name, folder, jobs in [("one", one, 1), ("many1", many, 1), ("manyN", many, cores)]:
+            out = os.path.join(tmp, f"out-{name}")
+            times[name], proc = _tool("autograde.py", folder, "--out", out, "--jobs", str(jobs),
+                                      env=env)
+            full = proc.returncode == 0 and _all_full_marks(os.path.join(out, "grades.csv"))
+            if not full:
+                t.add("7", f"make autograde ({name})", "FAILED",
+                      (proc.stdout + proc.stderr).strip()[-200:])
+                return
+    t.add("7 one", "make autograde, 1 hand-in (full marks), wall", fmt_time(times["one"]))
+    t.add("7 many", f"make autograde, {handins} hand-ins, --jobs {cores}",
+          fmt_time(times["manyN"]), f"--jobs 1 {fmt_time(times['many1'])}",
+          times["many1"] / times["manyN"], "(speed-up)")
+
+
+def _all_full_marks(csv_path):
+    """Whether every row of grades.csv was graded with total == max."""
+    import csv
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return bool(rows) and all(r["status"] == "graded" and float(r["total"]) == float(r["max"])
+                              for r in rows)
+
+
 def row_sklearn(t, data, sweep_result):
     """8: scikit-learn's multinomial LogisticRegression (lbfgs, run to convergence), its C
     chosen on the validation set. C = 1 / (2 reg N) in the notation of the notebook, so
@@ -455,7 +510,7 @@ def main(argv=None):
     if unknown:
         ap.error(f"unknown rows: {', '.join(sorted(unknown))}")
     if args.quick:
-        wanted -= {"notebook", "sklearn", "busy"}
+        wanted -= {"notebook", "sklearn", "busy", "grading"}
     repeats = args.repeats or (2 if args.quick else 5)
     iters = 10 if args.quick else 1500
 
@@ -485,9 +540,8 @@ def main(argv=None):
         row_load(t, 1 if args.quick else 3)
     if "notebook" in wanted:
         row_notebook(t)
-    if not args.quick:
-        t.add("7", "grading (make autograde), per submission", "measured separately",
-              "see the grading notes")
+    if "grading" in wanted:
+        row_grading(t)
     if "sklearn" in wanted:
         row_sklearn(t, data, sweep_result)
 
