@@ -39,6 +39,8 @@ from traitlets import Float, Integer, List, Unicode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader import utils as nbutils
 
+from leaks import between_markers
+
 try:
     from jupyter_core.utils import run_sync, ensure_async
 except ImportError:  # older jupyter_core
@@ -332,15 +334,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 def hidden_lines(source):
     """The non-trivial lines of the hidden test regions of a cell's source."""
-    lines, inside = [], False
-    for line in source.splitlines():
-        if HIDDEN_BEGIN in line:
-            inside = True
-        elif HIDDEN_END in line:
-            inside = False
-        elif inside and len(line.strip()) >= 8:
-            lines.append(line.strip())
-    return lines
+    inside, _ = between_markers(source, HIDDEN_BEGIN, HIDDEN_END)
+    return [line.strip() for line in inside if len(line.strip()) >= 8]
 
 
 def remove_hidden_region(source):

@@ -19,7 +19,7 @@ MARKERS = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN T
 MIN_LEN = 16  # shorter lines (`N = X.shape[0]`) are too generic to be evidence
 
 
-def _between(source, begin, end):
+def between_markers(source, begin, end):
     """(inside, outside): the lines of source between begin/end marker lines, and the rest."""
     inside, outside, on = [], [], False
     for line in source.splitlines():
@@ -51,8 +51,8 @@ def source_secrets(repo_root=REPO_ROOT):
         if meta.get("solution") and cell["cell_type"] == "markdown":
             secret.update(src.splitlines())       # the whole answer is replaced in the release
             continue
-        inside, outside = _between(src, "BEGIN SOLUTION", "END SOLUTION")
-        hidden, outside = _between("\n".join(outside), "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+        inside, outside = between_markers(src, "BEGIN SOLUTION", "END SOLUTION")
+        hidden, outside = between_markers("\n".join(outside), "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
         secret.update(inside)
         secret.update(hidden)
         public.update(outside)
