@@ -189,7 +189,7 @@ def _fill(batches, dest, mean=None, chunk=512):
     enough to stay in cache, so conversion, centring and the bias column cost
     one pass over the output. Batches are popped from the list and freed as
     they are used up, so the peak is the outputs plus the batches not yet used.
-    Returns how many destination rows could not be filled.
+    The callers check beforehand that the batches hold enough images.
     """
     targets = [(X, y) for X, y in dest if X.shape[0] > 0]
     t, filled = 0, 0                   # the target being filled, and its rows done
@@ -213,7 +213,6 @@ def _fill(batches, dest, mean=None, chunk=512):
                 t, filled = t + 1, 0
         del data, labels
         _release_freed_memory()
-    return sum(X.shape[0] for X, _ in targets[t:]) - filled
 
 
 def _pixel_sums(batches, n):

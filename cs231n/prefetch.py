@@ -33,7 +33,7 @@ def prefetched(fn, count):
     """
     if count <= 0:
         return
-    if _usable_cpus() < 2:
+    if usable_cpus() < 2:
         for _ in range(count):
             yield fn()
         return
@@ -76,7 +76,8 @@ def prefetched(fn, count):
         worker.join()
 
 
-def _usable_cpus():
+def usable_cpus():
+    """How many CPUs this process may run on (its affinity mask, where there is one)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

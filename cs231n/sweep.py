@@ -26,7 +26,6 @@ Usage:
     results, best_val, best_softmax = sweep_hyperparameters(
         X_train, y_train, X_val, y_val, [1e-7, 5e-7], [2.5e4, 5e4])
 """
-import os
 import queue
 import threading
 import time
@@ -34,6 +33,7 @@ import time
 import numpy as np
 
 from .classifiers.linear_classifier import Softmax, _check_data
+from .prefetch import usable_cpus
 
 try:  # in requirements.txt; without it the sweep runs in one thread
     from threadpoolctl import threadpool_info, threadpool_limits
@@ -176,7 +176,7 @@ class _Group:
         # model) would make c vanish, so a group with one of those applies its
         # decay to V at every step instead.
         lazy = bool(np.all(np.abs(self.decay) >= 0.5))
-        decay_rows = np.tile(self.decay, C)[:, None]            # (C*k, 1), per row of V
+        decay_rows = None if lazy else np.tile(self.decay, C)[:, None]  # per row of V
         c = np.ones(k, dtype=dtype)
         for it, idx in enumerate(batches):
             batch = self._minibatch(X, y, idx)
@@ -306,9 +306,6 @@ def _num_workers(K):
     limit such as OPENBLAS_NUM_THREADS=1 is respected)."""
     if threadpool_limits is None:
         return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
+    cores = usable_cpus()
     blas = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
     return max(1, min(K, cores, max(blas, default=1)))

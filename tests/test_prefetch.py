@@ -24,7 +24,7 @@ def prefetch_threads():
 
 @pytest.fixture(params=[2, 1], ids=["threaded", "inline"])
 def cpus(request, monkeypatch):
-    monkeypatch.setattr(prefetch, "_usable_cpus", lambda: request.param)
+    monkeypatch.setattr(prefetch, "usable_cpus", lambda: request.param)
     return request.param
 
 
@@ -94,4 +94,4 @@ def test_stopping_early_ends_the_worker(cpus, how):
 
 
 def test_usable_cpus_is_positive():
-    assert prefetch._usable_cpus() >= 1
+    assert prefetch.usable_cpus() >= 1

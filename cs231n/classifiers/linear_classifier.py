@@ -60,7 +60,7 @@ class LinearClassifier:
         - loss_history: A list of num_iters floats, the loss at each iteration.
         """
         X, y = _check_data(X, y)
-        num_train, dim = X.shape
+        dim = X.shape[1]
         if num_iters < 0 or batch_size < 1:
             raise ValueError(f"need num_iters >= 0 and batch_size >= 1, got "
                              f"{num_iters} and {batch_size}")
