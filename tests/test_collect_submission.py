@@ -19,6 +19,7 @@ STUDENT_FILES = [
     "cs231n/classifiers/linear_classifier.py",
     "cs231n/data_utils.py",
     "cs231n/gradient_check.py",
+    "cs231n/prefetch.py",
     "cs231n/vis_utils.py",
     "cs231n/sweep.py",
 ]
@@ -95,6 +96,10 @@ def test_the_student_files_list_is_the_expected_one():
     assert "STUDENT_FILES=(" in text
     listed = text.split("STUDENT_FILES=(", 1)[1].split(")", 1)[0].split()
     assert listed == STUDENT_FILES
+    # every file of the package students receive, so that a new one is not forgotten
+    shipped = sorted(str(p.relative_to(REPO)).replace(os.sep, "/")
+                     for p in (REPO / "cs231n").rglob("*.py") if "__pycache__" not in p.parts)
+    assert sorted(listed) == shipped
 
 
 def test_success_writes_exactly_the_expected_files(assignment):
