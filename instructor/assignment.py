@@ -1,8 +1,10 @@
 """What the softmax assignment is made of: names and paths shared by the release
-build (release.py) and the grader (autograde.py, grade_one.py).
+build (release.py) and the grader (autograde.py, grade_one.py), and the few
+helpers they all use to read its configuration and write their files.
 
 Not a script; imported by the other files in this folder.
 """
+import json
 import os
 import re
 
@@ -40,3 +42,32 @@ def package_py_files(root):
             if name.endswith(".py") and not name.startswith("."):
                 found.append(os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"))
     return found
+
+
+
+def package_sources(root):
+    """{relative path: text} of the package's .py files under root."""
+    sources = {}
+    for rel in package_py_files(root):
+        with open(os.path.join(root, rel), encoding="utf-8") as f:
+            sources[rel] = f.read()
+    return sources
+
+
+def load_nbgrader_config():
+    """nbgrader_config.py, loaded as nbgrader would (a traitlets Config)."""
+    from traitlets.config.loader import PyFileConfigLoader
+    return PyFileConfigLoader(os.path.basename(NBGRADER_CONFIG),
+                              path=os.path.dirname(NBGRADER_CONFIG)).load_config()
+
+
+def write_text(path, text):
+    """Write through a temporary file and a rename: a reader never sees half a file."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_json(path, data):
+    write_text(path, json.dumps(data, indent=1, sort_keys=True))

@@ -49,7 +49,8 @@ import subprocess
 import sys
 import time
 
-from assignment import ASSIGNMENT_ID, INSTRUCTOR_DIR, NBGRADER_CONFIG, NOTEBOOK, REPO_ROOT
+from assignment import (ASSIGNMENT_ID, INSTRUCTOR_DIR, NBGRADER_CONFIG, NOTEBOOK, REPO_ROOT,
+                        write_json, write_text)
 from handin import collect
 from sandbox import become_subreaper, bwrap_works, kill_orphans, parse_size
 
@@ -60,24 +61,11 @@ class SetupError(RuntimeError):
     """Grading cannot start; the message says why."""
 
 
-def write_json(path, data):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-
-
-def write_text(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 # ---- the assignment -----------------------------------------------------------------
 def build_template(work):
     """A fresh course folder with the assignment (release.make_course): its
-    gradebook, release notebook and starter files. Returns (template, fingerprint)."""
+    gradebook, release notebook and starter files. Returns (template, fingerprint,
+    student_files)."""
     from release import ReleaseError, make_course
     template = os.path.join(work, "template")
     shutil.rmtree(template, ignore_errors=True)
@@ -87,8 +75,7 @@ def build_template(work):
         raise SetupError(f"cannot build the assignment from the source: {e}") from None
     h = hashlib.sha256()
     source = os.path.join(template, "source", ASSIGNMENT_ID)
-    for root, dirs, names in sorted(os.walk(source)):
-        dirs.sort()
+    for root, _, names in sorted(os.walk(source)):
         for name in sorted(names):
             path = os.path.join(root, name)
             h.update(os.path.relpath(path, source).encode() + b"\0")
@@ -384,12 +371,8 @@ class Batch:
                     if proc.poll() is None:
                         if time.monotonic() - started < self.args.timeout + GRACE:
                             continue
-                        self.kill(sid)
                         reason = f"killed after {self.args.timeout + GRACE} s"
-                    try:  # a worker may leave processes in its group: end them too
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+                    self.kill(sid)  # also ends processes a worker left in its group
                     result = self.finish(sid, reason)
                     # Processes of a killed worker's hand-in that detached themselves
                     # were reparented to this process (a subreaper): end them.
@@ -447,10 +430,11 @@ def main(argv=None):
         if not os.path.isfile(os.path.join(cifar, "data_batch_1")):
             raise SetupError(f"CIFAR-10 not found in {cifar}: run ./get_datasets.sh, or set "
                              "CIFAR10_DIR to a cifar-10-batches-py folder")
-        if args.sandbox == "bwrap" and not bwrap_works():
+        works = args.sandbox != "none" and bwrap_works()   # a trial sandbox: test it once
+        if args.sandbox == "bwrap" and not works:
             raise SetupError("--sandbox bwrap: bubblewrap (bwrap) is not installed or cannot create "
                              "a sandbox here (it needs user namespaces or root)")
-        sandbox = "bwrap" if args.sandbox != "none" and bwrap_works() else "none"
+        sandbox = "bwrap" if works else "none"
         os.makedirs(out, exist_ok=True)
         lock = open(os.path.join(out, ".lock"), "w")
         try:

@@ -34,19 +34,11 @@ import tempfile
 import time
 import traceback
 
-from assignment import ASSIGNMENT_ID, INSTRUCTOR_DIR, NBGRADER_CONFIG, NOTEBOOK
+from assignment import ASSIGNMENT_ID, INSTRUCTOR_DIR, NOTEBOOK, load_nbgrader_config, write_json
 from handin import HandinError, Limits, unpack
 from sandbox import become_subreaper, bwrap_command, die_with_parent, kill_descendants, python_paths
 
 KERNEL_NAME = "softmax-grader"
-
-
-def write_json(path, data):
-    """Write JSON through a temporary file and a rename: never half a file."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
 
 
 class Notes(list):
@@ -188,14 +180,12 @@ def kernel_settings(job, work, notebook_dir, runtime_dir):
 
 
 def nbgrader_config(job, course, events_file, deadline, runtime_dir):
-    from traitlets.config.loader import PyFileConfigLoader
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute, GetGrades
     from grading_execute import FeedbackFilter, GuardedExecute
 
-    cfg = PyFileConfigLoader(os.path.basename(NBGRADER_CONFIG),
-                             path=os.path.dirname(NBGRADER_CONFIG)).load_config()
+    cfg = load_nbgrader_config()
     cfg.CourseDirectory.root = course
     defaults = Autograde.class_traits()["autograde_preprocessors"].default()
     if Execute not in defaults:

@@ -40,6 +40,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader import utils as nbutils
 
 from leaks import between_markers
+from strip_solutions import HIDDEN
 
 try:
     from jupyter_core.utils import run_sync, ensure_async
@@ -125,7 +126,6 @@ class GuardedExecute(Execute):
     def _event(self, kind, cell_index, detail=""):
         grade_id = self.nb.cells[cell_index].metadata.get("nbgrader", {}).get("grade_id", "")
         event = {"kind": kind, "cell": cell_index, "grade_id": grade_id, "detail": detail}
-        self._events.append(event)
         if self.events_file:
             with open(self.events_file, "a", encoding="utf-8") as f:
                 f.write(json.dumps(event) + "\n")
@@ -235,13 +235,20 @@ class GuardedExecute(Execute):
         run_sync(restart)()
         self._install_guard()
 
-    def _recover(self, failed_index):
-        """Restart the kernel and re-run the cells before failed_index, except test cells
-        and cells that crashed before. False if the restart budget is used up."""
+    def _restart_within_budget(self):
+        """Restart the kernel and count it; False, without restarting, once
+        max_restarts restarts have been made."""
         self._restarts += 1
         if self._restarts > self.max_restarts:
             return False
         self._restart()
+        return True
+
+    def _recover(self, failed_index):
+        """Restart the kernel and re-run the cells before failed_index, except test cells
+        and cells that crashed before. False if the restart budget is used up."""
+        if not self._restart_within_budget():
+            return False
         replay_timeout = self.replay_timeout or self.timeout or 300
         for j in range(failed_index):
             cell = self.nb.cells[j]
@@ -259,10 +266,8 @@ class GuardedExecute(Execute):
             if reply is None:  # the state cannot be rebuilt: carry on with a fresh kernel
                 self._poisoned.add(j)
                 self._event("replay-failed", j)
-                self._restarts += 1
-                if self._restarts > self.max_restarts:
+                if not self._restart_within_budget():
                     return False
-                self._restart()
                 break
         return True
 
@@ -271,7 +276,7 @@ class GuardedExecute(Execute):
         NotebookClient.__init__(self, nb, km)
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
-        self._events, self._output_used = [], {}
+        self._output_used = {}
         self._truncated, self._dropped_stderr, self._poisoned = set(), set(), set()
         self._restarts, self._gave_up = 0, None
 
@@ -327,7 +332,7 @@ class GuardedExecute(Execute):
 
 
 # ---- feedback ------------------------------------------------------------------------
-HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+HIDDEN_BEGIN, HIDDEN_END = HIDDEN
 HIDDEN_NOTE = "# (hidden tests: not shown)"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -339,16 +344,8 @@ def hidden_lines(source):
 
 
 def remove_hidden_region(source):
-    out, inside = [], False
-    for line in source.splitlines():
-        if HIDDEN_BEGIN in line:
-            inside = True
-            out.append(HIDDEN_NOTE)
-        elif HIDDEN_END in line:
-            inside = False
-        elif not inside:
-            out.append(line)
-    return "\n".join(out)
+    """The source with each hidden test region replaced by HIDDEN_NOTE."""
+    return "\n".join(between_markers(source, HIDDEN_BEGIN, HIDDEN_END, HIDDEN_NOTE)[1])
 
 
 class FeedbackFilter(NbGraderPreprocessor):

@@ -169,8 +169,8 @@ def unpack(zip_path, dest, limits=Limits()):
             raise HandinError("the zip is empty")
         # A zip of the assignment folder itself: strip the one folder around everything.
         tops = {parts[0] for parts, _ in entries if parts[0] not in JUNK_PARTS}
-        if (len(tops) == 1 and not any(len(p) == 1 for p, _ in entries)
-                and not any(p[0] == PACKAGE for p, _ in entries)):
+        if (len(tops) == 1 and PACKAGE not in tops
+                and not any(len(p) == 1 for p, _ in entries)):
             top = tops.pop()
             entries = [(p[1:], i) for p, i in entries if p[0] == top and len(p) > 1]
             notes.append(f"the files were inside a folder '{top}/' in the zip; graded them as if "
@@ -203,8 +203,6 @@ def unpack(zip_path, dest, limits=Limits()):
                                 f"{format_size(min(limits.max_file, limits.max_unpacked))} "
                                 "(a zip bomb?)")
                         out.write(block)
-            except HandinError:
-                raise
             except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError,
                     NotImplementedError) as e:
                 # NotImplementedError: a compression method Python lacks

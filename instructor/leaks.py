@@ -12,19 +12,22 @@ import json
 import os
 import sys
 
-from assignment import NOTEBOOK, REPO_ROOT, package_py_files
-from strip_solutions import strip_solutions
+from assignment import NOTEBOOK, REPO_ROOT, package_sources
+from strip_solutions import BEGIN, END, HIDDEN, strip_solutions
 
-MARKERS = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"]
+MARKERS = [BEGIN, END, *HIDDEN]
 MIN_LEN = 16  # shorter lines (`N = X.shape[0]`) are too generic to be evidence
 
 
-def between_markers(source, begin, end):
-    """(inside, outside): the lines of source between begin/end marker lines, and the rest."""
+def between_markers(source, begin, end, placeholder=None):
+    """(inside, outside): the lines of source between begin/end marker lines, and the rest.
+    A placeholder, if given, goes into outside where each region begins."""
     inside, outside, on = [], [], False
     for line in source.splitlines():
         if begin in line:
             on = True
+            if placeholder is not None:
+                outside.append(placeholder)
         elif end in line:
             on = False
         elif on:
@@ -37,9 +40,7 @@ def between_markers(source, begin, end):
 def source_secrets(repo_root=REPO_ROOT):
     """The distinctive secret lines of the instructor's source (stripped of indentation)."""
     secret, public = set(), set()
-    for rel in package_py_files(repo_root):
-        with open(os.path.join(repo_root, rel), encoding="utf-8") as f:
-            text = f.read()
+    for rel, text in package_sources(repo_root).items():
         student, removed = strip_solutions(text, rel)
         secret.update(removed)
         public.update(student.splitlines())
@@ -51,14 +52,14 @@ def source_secrets(repo_root=REPO_ROOT):
         if meta.get("solution") and cell["cell_type"] == "markdown":
             secret.update(src.splitlines())       # the whole answer is replaced in the release
             continue
-        inside, outside = between_markers(src, "BEGIN SOLUTION", "END SOLUTION")
-        hidden, outside = between_markers("\n".join(outside), "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+        inside, outside = between_markers(src, BEGIN, END)
+        hidden, outside = between_markers("\n".join(outside), *HIDDEN)
         secret.update(inside)
         secret.update(hidden)
         public.update(outside)
     public = {line.strip() for line in public}
-    return sorted({s.strip() for s in secret
-                   if len(s.strip()) >= MIN_LEN and s.strip() not in public} | set(MARKERS))
+    secret = {line.strip() for line in secret}
+    return sorted({s for s in secret if len(s) >= MIN_LEN and s not in public} | set(MARKERS))
 
 
 def _texts(folder):

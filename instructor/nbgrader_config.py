@@ -8,8 +8,8 @@ used for the manually graded answers.
 """
 c = get_config()  # noqa: F821 (defined by traitlets when it loads this file)
 
-# The stub that replaces a solution region, in the notebook and (release.py) in
-# the package's .py files.
+# The stub that replaces a solution region in the notebook. The package's .py
+# files get strip_solutions.STUB; release.py checks that the two are the same.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 

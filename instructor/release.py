@@ -32,21 +32,30 @@ import tempfile
 import zipfile
 
 from assignment import (ASSIGNMENT_ID, NBGRADER_CONFIG, NOTEBOOK, RELEASE_EXTRAS, REPO_ROOT,
-                        STUDENT_README, package_py_files)
+                        STUDENT_README, load_nbgrader_config, package_sources)
 from leaks import find_leaks, source_secrets
-from strip_solutions import MarkerError, solution_regions, strip_solutions
+from strip_solutions import STUB, MarkerError, strip_solutions
 
 
 class ReleaseError(RuntimeError):
     """The release cannot be built; the message says why and what to fix."""
 
 
-def load_config_exclusions():
-    """Autograde.exclude_overwriting of nbgrader_config.py, for this assignment."""
-    from traitlets.config.loader import PyFileConfigLoader
-    cfg = PyFileConfigLoader(os.path.basename(NBGRADER_CONFIG),
-                             path=os.path.dirname(NBGRADER_CONFIG)).load_config()
-    return list(cfg.Autograde.exclude_overwriting.get(ASSIGNMENT_ID, []))
+def check_config(with_solutions):
+    """Fail clearly unless nbgrader_config.py fits the package: its exclude_overwriting
+    lists exactly the files with solutions, and its code stub is the one that
+    strip_solutions puts in the .py files (students see both)."""
+    cfg = load_nbgrader_config()
+    excluded = list(cfg.Autograde.exclude_overwriting.get(ASSIGNMENT_ID, []))
+    if sorted(excluded) != sorted(with_solutions):
+        raise ReleaseError(
+            "instructor/nbgrader_config.py: Autograde.exclude_overwriting must list exactly the "
+            f"files with solution regions, {sorted(with_solutions)}; it lists {sorted(excluded)}")
+    stub, expected = cfg.ClearSolutions.code_stub.get("python"), "\n".join(STUB)
+    if stub != expected:
+        raise ReleaseError(f"instructor/nbgrader_config.py: ClearSolutions.code_stub is {stub!r}, "
+                           f"but the .py files get {expected!r} (strip_solutions.STUB): "
+                           "make them the same")
 
 
 def check_notebook(path):
@@ -73,16 +82,13 @@ def check_notebook(path):
 def stripped_package(repo_root):
     """{relative path: student text} of the package, and the files that hold solutions."""
     files, with_solutions = {}, []
-    for rel in package_py_files(repo_root):
-        path = os.path.join(repo_root, rel)
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-            if solution_regions(text, rel):
-                with_solutions.append(rel)
+    try:
+        for rel, text in package_sources(repo_root).items():
             files[rel] = strip_solutions(text, rel)[0]
-        except (MarkerError, UnicodeDecodeError) as e:
-            raise ReleaseError(str(e)) from None
+            if files[rel] != text:   # it had solution regions
+                with_solutions.append(rel)
+    except (MarkerError, UnicodeDecodeError) as e:
+        raise ReleaseError(str(e)) from None
     return files, with_solutions
 
 
@@ -127,11 +133,7 @@ def make_course(course, repo_root=REPO_ROOT):
     notebook = os.path.join(repo_root, NOTEBOOK)
     check_notebook(notebook)
     files, with_solutions = stripped_package(repo_root)
-    excluded = load_config_exclusions()
-    if sorted(excluded) != sorted(with_solutions):
-        raise ReleaseError(
-            "instructor/nbgrader_config.py: Autograde.exclude_overwriting must list exactly the "
-            f"files with solution regions, {sorted(with_solutions)}; it lists {sorted(excluded)}")
+    check_config(with_solutions)
     source = os.path.join(course, "source", ASSIGNMENT_ID)
     os.makedirs(source)
     shutil.copy(NBGRADER_CONFIG, os.path.join(course, "nbgrader_config.py"))
@@ -156,7 +158,7 @@ def build(stage_root, repo_root=REPO_ROOT):
         src = os.path.join(repo_root, rel)
         if not os.path.isfile(src):
             raise ReleaseError(f"{rel} is missing from the repository")
-        os.makedirs(os.path.dirname(os.path.join(release, rel)) or release, exist_ok=True)
+        os.makedirs(os.path.dirname(os.path.join(release, rel)), exist_ok=True)
         shutil.copy2(src, os.path.join(release, rel))
     shutil.copy(STUDENT_README, os.path.join(release, "README.md"))
 

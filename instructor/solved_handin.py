@@ -14,7 +14,7 @@ import re
 import sys
 import zipfile
 
-from assignment import ASSIGNMENT_ID, NOTEBOOK, PACKAGE, REPO_ROOT, package_py_files
+from assignment import ASSIGNMENT_ID, NOTEBOOK, PACKAGE, REPO_ROOT, package_sources
 
 _REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION\n", re.S)
 
@@ -40,15 +40,6 @@ def solved_notebook(release_nb, solution_nb, region=None):
     return nb
 
 
-def solution_package(root=REPO_ROOT):
-    """{path in the zip: text} of the package's .py files under root."""
-    files = {}
-    for rel in package_py_files(root):
-        with open(os.path.join(root, rel), encoding="utf-8") as f:
-            files[rel] = f.read()
-    return files
-
-
 def write_handin(path, notebook, files):
     """A zip with softmax.ipynb (the notebook dict) and files ({name: text})."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
@@ -58,13 +49,13 @@ def write_handin(path, notebook, files):
     return path
 
 
-def make_solved_handin(dist, out, region=None):
+def make_solved_handin(dist, out):
     """Write the solved hand-in for the release in dist to out."""
     with open(os.path.join(dist, ASSIGNMENT_ID, NOTEBOOK), encoding="utf-8") as f:
         release_nb = json.load(f)
     with open(os.path.join(REPO_ROOT, NOTEBOOK), encoding="utf-8") as f:
         solution_nb = json.load(f)
-    return write_handin(out, solved_notebook(release_nb, solution_nb, region), solution_package())
+    return write_handin(out, solved_notebook(release_nb, solution_nb), package_sources(REPO_ROOT))
 
 
 def main(argv=None):

@@ -27,10 +27,9 @@ import pytest
 
 from test_release import REPO, release_dist, source_secrets  # also puts instructor/ on the path
 
-from solved_handin import solution_package, solved_notebook  # noqa: E402
+from assignment import package_sources  # noqa: E402
+from solved_handin import solved_notebook, write_handin  # noqa: E402
 
-SOLUTION_GRID = ("learning_rates = [5e-7, 1e-6, 2e-6, 3e-6, 5e-6]",
-                 "regularization_strengths = [1e1, 1e2, 1e3, 3e3, 1e4]")
 SMALL_GRID = "learning_rates = [1e-6, 2e-6]\nregularization_strengths = [1e3, 3e3]"
 TESTS = {"test_naive_loss": 3, "test_naive_grad": 3, "test_vectorized": 4, "test_sgd": 3,
          "test_sweep": 3, "test_accuracy": 1}
@@ -55,7 +54,7 @@ def cell(nb, grade_id):
 
 def package(dist, solved=True):
     """{path in zip: text} of the cs231n .py files: the solution or the release."""
-    return solution_package(str(REPO if solved else dist / "softmax"))
+    return package_sources(str(REPO if solved else dist / "softmax"))
 
 
 def replace_once(text, old, new):
@@ -73,9 +72,7 @@ def write_zip(path, files):
 
 def handin(path, dist, notebook=None, py=None, solved=True):
     nb = student_notebook(dist, solved) if notebook is None else notebook
-    files = {"softmax.ipynb": json.dumps(nb, indent=1)}
-    files.update(package(dist, solved) if py is None else py)
-    return write_zip(path, files)
+    return write_handin(path, nb, package(dist, solved) if py is None else py)
 
 
 def run_autograde(submissions, out, *args, timeout=1800, synthetic=None):
@@ -247,7 +244,6 @@ def test_grading_again_skips_what_is_done(graded, synthetic_cifar):
 
 def test_feedback_filter_drops_tracebacks_of_hidden_tests():
     """The filter on its own: a failing hidden assert in a traceback is not shown."""
-    sys.path.insert(0, str(REPO / "instructor"))
     import nbformat
     from grading_execute import FeedbackFilter
     src = ('assert x == 1, "visible"\n### BEGIN HIDDEN TESTS\n'
