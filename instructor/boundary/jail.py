@@ -1,0 +1,324 @@
+"""An allow-list bubblewrap sandbox for student code, with limits on totals (Linux, root).
+
+    probe = bwrap_available()            # truthy, or .reason says why not
+    with Jail(work_dir, data_dir=cifar_dir, read_only=[worker files], slot=0) as jail:
+        subprocess.run(jail.command() + [sys.executable, ...], env=jail.env(),
+                       preexec_fn=jail.preexec, close_fds=True, pass_fds=...)
+        jail.collect(out_dir, ["softmax.ipynb", "cs231n/classifiers/softmax.py"])
+
+What a jailed process sees (everything else is absent, not just unreadable):
+- read-only: /usr (with /bin, /lib, /lib64, /sbin as on the host), the Python
+  installation and its packages (sys.prefix, sys.base_prefix, site-packages), a
+  few files of /etc the dynamic loader needs, the data set folder, and the paths
+  passed as read_only (e.g. the worker's two files);
+- read-write: a copy of work_dir, shown at work_dir's own path, and /tmp and
+  /dev/shm; all three live in ONE tmpfs of limits.disk_bytes mounted on the host,
+  so their total can never exceed it;
+- a new /proc and a minimal /dev; own pid, ipc, uts, net (only a loopback of its
+  own) and cgroup namespaces; bwrap --die-with-parent and --new-session.
+
+Processes: bwrap runs as root (it must reach an interpreter root may have installed
+under a private folder), sets no_new_privs, keeps only CAP_SETUID/CAP_SETGID, and a
+tiny trusted step in the jail drops to the slot's own unprivileged uid
+(uid_base + slot) before anything else runs. RLIMIT_NPROC counts every process and
+thread of that uid, so a fork bomb stops at limits.processes; give each
+concurrently running jail its own slot. When the jailed command ends or the
+grader dies, the pid namespace's init dies and the kernel kills every process in
+it, however it detached itself.
+
+API:
+- Probe(ok, reason); bwrap_available(uid=...) -> Probe (cached per uid).
+- JailLimits(processes=64, disk_bytes=200 MiB).
+- Jail(work_dir, data_dir=None, read_only=(), deny=(), slot=0, uid_base=61000,
+  limits=JailLimits(), python=sys.executable):
+  __enter__ mounts the tmpfs and copies work_dir in (regular files and folders
+  only); command(cwd=None) -> argv prefix ending in the uid drop, the command to
+  run follows; preexec (for Popen) sets RLIMIT_NPROC; env() -> a minimal
+  environment; collect(dest, names) copies the named regular files out (never
+  symlinks, pipes or devices); __exit__ unmounts. deny: folders that must stay
+  hidden (the instructor's files, the repository): JailError if an allow-listed
+  path contains one of them.
+- JailError: the jail cannot be built as asked (message says why).
+"""
+import collections
+import ctypes
+import dataclasses
+import errno
+import functools
+import os
+import resource
+import shutil
+import site
+import stat
+import subprocess
+import sys
+import sysconfig
+import tempfile
+
+MS_NOSUID, MS_NODEV = 2, 4
+MNT_DETACH = 2
+# Runs as root inside the jail, in an isolated interpreter without site (nothing of
+# the student's is imported): drop to the slot's uid, then run the real command.
+_DROP = ("import os,sys;os.setgroups([]);os.setgid(int(sys.argv[2]));"
+         "os.setuid(int(sys.argv[1]));os.execvp(sys.argv[3],sys.argv[3:])")
+_ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
+              "/etc/localtime")
+
+
+class JailError(RuntimeError):
+    pass
+
+
+Probe = collections.namedtuple("Probe", "ok reason")
+Probe.__bool__ = lambda self: bool(self.ok)
+
+
+@dataclasses.dataclass(frozen=True)
+class JailLimits:
+    processes: int = 64              # processes + threads of the jail's uid
+    disk_bytes: int = 200 << 20      # total of the work folder, /tmp and /dev/shm
+
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount_tmpfs(target, size, uid):
+    opts = f"size={int(size)},mode=0755,uid={uid},gid={uid}".encode()
+    if _libc().mount(b"tmpfs", os.fsencode(target), b"tmpfs", MS_NOSUID | MS_NODEV, opts) != 0:
+        e = ctypes.get_errno()
+        raise JailError(f"cannot mount a tmpfs of {size} bytes on {target}: {os.strerror(e)}")
+
+
+def _umount(target):
+    if _libc().umount2(os.fsencode(target), MNT_DETACH) != 0:
+        e = ctypes.get_errno()
+        if e != errno.EINVAL:  # EINVAL: not mounted
+            raise JailError(f"cannot unmount {target}: {os.strerror(e)}")
+
+
+def python_paths(python=sys.executable):
+    """The folders of this interpreter and its installed packages."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             os.path.dirname(os.path.realpath(python))}
+    paths.update(v for k, v in sysconfig.get_paths().items() if "include" not in k)
+    paths.update(site.getsitepackages())
+    return _outermost(os.path.realpath(p) for p in paths if p and os.path.isdir(p))
+
+
+def _outermost(paths):
+    """The paths that are not inside another one of them, shortest first."""
+    kept = []
+    for path in sorted(set(paths), key=len):
+        if not any(_is_under(path, k) for k in kept):
+            kept.append(path)
+    return kept
+
+
+def _is_under(path, folder):
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _processes_of(uid):
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    pids.append(int(name))
+            except OSError:
+                pass
+    return pids
+
+
+class Jail:
+    def __init__(self, work_dir, data_dir=None, read_only=(), deny=(), slot=0,
+                 uid_base=61000, limits=JailLimits(), python=sys.executable):
+        self.work_dir = os.path.realpath(work_dir)
+        if not os.path.isdir(self.work_dir):
+            raise JailError(f"work folder {work_dir} does not exist")
+        self.data_dir = os.path.realpath(data_dir) if data_dir else None
+        self.read_only = [os.path.realpath(p) for p in read_only]
+        self.deny = [os.path.realpath(p) for p in deny]
+        self.uid = int(uid_base) + int(slot)
+        if self.uid <= 0:
+            raise JailError("the jail's uid must not be root")
+        self.limits = limits
+        self.python = python
+        self.state_dir = None
+
+    # ---- the file system --------------------------------------------------------------------
+    def allowed(self):
+        """(path, is_python) pairs shown read-only; checked against deny."""
+        paths = ["/usr"] + python_paths(self.python) + self.read_only
+        if self.data_dir:
+            paths.append(self.data_dir)
+        for path in paths:
+            for secret in self.deny:
+                if _is_under(secret, path):
+                    raise JailError(f"{path} would be visible in the jail, and it holds "
+                                    f"{secret}, which must stay hidden")
+            if not os.path.exists(path):
+                raise JailError(f"{path} does not exist")
+        return _outermost(paths)
+
+    def __enter__(self):
+        if os.geteuid() != 0:
+            raise JailError("the jail needs root (a dedicated uid and a tmpfs mount)")
+        busy = _processes_of(self.uid)
+        if busy:
+            raise JailError(f"uid {self.uid} already runs processes {busy[:5]}: another "
+                            "jail uses this slot")
+        self.state_dir = tempfile.mkdtemp(prefix="jail-")
+        os.chmod(self.state_dir, 0o700)
+        _mount_tmpfs(self.state_dir, self.limits.disk_bytes, self.uid)
+        try:
+            for name in ("work", "tmp", "shm"):
+                # 0755: bwrap (root without CAP_DAC_OVERRIDE) must enter it; only
+                # this jail's mount namespace shows it, and state_dir is root's 0700.
+                os.mkdir(os.path.join(self.state_dir, name), 0o755)
+                os.chown(os.path.join(self.state_dir, name), self.uid, self.uid)
+            self._copy_in(self.work_dir, os.path.join(self.state_dir, "work"))
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        if self.state_dir:
+            _umount(self.state_dir)
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+            self.state_dir = None
+
+    def _copy_in(self, src, dst):
+        """Regular files and folders only; a hand-in larger than the limit fails clearly."""
+        try:
+            for root, dirs, files in os.walk(src):
+                rel = os.path.relpath(root, src)
+                target = os.path.normpath(os.path.join(dst, rel))
+                for d in dirs:
+                    if not os.path.islink(os.path.join(root, d)):
+                        os.mkdir(os.path.join(target, d), 0o755)
+                        os.chown(os.path.join(target, d), self.uid, self.uid)
+                for f in files:
+                    path = os.path.join(root, f)
+                    if stat.S_ISREG(os.lstat(path).st_mode):
+                        shutil.copyfile(path, os.path.join(target, f), follow_symlinks=False)
+                        os.chown(os.path.join(target, f), self.uid, self.uid)
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise JailError(f"{src} is larger than the disk limit of "
+                                f"{self.limits.disk_bytes >> 20} MB") from None
+            raise
+
+    def collect(self, dest, names, max_bytes=None):
+        """Copy the named files (paths relative to the work folder) from the jail's
+        copy to dest, only if they are regular files; returns the names copied."""
+        if not self.state_dir:
+            raise JailError("collect() must run inside the `with Jail(...)` block")
+        root = os.path.join(self.state_dir, "work")
+        copied = []
+        for name in names:
+            src = os.path.normpath(os.path.join(root, name))
+            if not _is_under(src, root) or os.path.realpath(os.path.dirname(src)) != \
+                    os.path.dirname(src):
+                continue  # outside, or through a symlinked folder
+            try:
+                fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue
+            with os.fdopen(fd, "rb") as f:
+                info = os.fstat(f.fileno())
+                if not stat.S_ISREG(info.st_mode) or (max_bytes and info.st_size > max_bytes):
+                    continue
+                target = os.path.join(dest, name)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target, "wb") as out:
+                    shutil.copyfileobj(f, out)
+            copied.append(name)
+        return copied
+
+    # ---- the command ------------------------------------------------------------------------
+    def command(self, cwd=None):
+        """The argv prefix: bwrap, its options, and the drop to the slot's uid."""
+        if not self.state_dir:
+            raise JailError("command() must run inside the `with Jail(...)` block")
+        bwrap = shutil.which("bwrap")
+        if not bwrap:
+            raise JailError("bwrap is not installed")
+        cmd = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
+               "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+               "--hostname", "jail", "--cap-drop", "ALL", "--cap-add", "CAP_SETUID",
+               "--cap-add", "CAP_SETGID"]
+        # Writable places first: a read-only path under /tmp (a data set) stays visible.
+        cmd += ["--proc", "/proc", "--dev", "/dev",
+                "--bind", os.path.join(self.state_dir, "shm"), "/dev/shm",
+                "--bind", os.path.join(self.state_dir, "tmp"), "/tmp"]
+        allowed = self.allowed()
+        # bwrap would create the folders above each bind point as 0700 root (which the
+        # slot's uid cannot cross): create them first, traversable.
+        parents = set()
+        for path in allowed + [self.work_dir]:
+            parent = os.path.dirname(path)
+            while parent not in ("/", "") and parent not in ("/tmp", "/dev", "/proc"):
+                parents.add(parent)
+                parent = os.path.dirname(parent)
+        for parent in sorted(parents, key=len):
+            if not any(_is_under(parent, a) for a in allowed):
+                cmd += ["--perms", "0755", "--dir", parent]
+        for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+            if os.path.islink(top):
+                cmd += ["--symlink", os.readlink(top), top]
+            elif os.path.isdir(top):
+                cmd += ["--ro-bind", top, top]
+        for path in allowed:
+            cmd += ["--ro-bind", path, path]
+        for path in _ETC_FILES:
+            if os.path.exists(path):
+                cmd += ["--ro-bind", path, path]
+        cmd += ["--bind", os.path.join(self.state_dir, "work"), self.work_dir,
+                "--chdir", cwd or self.work_dir, "--",
+                self.python, "-I", "-S", "-c", _DROP, str(self.uid), str(self.uid)]
+        return cmd
+
+    def preexec(self):
+        """For Popen(preexec_fn=...): the process limit of the slot's uid."""
+        n = self.limits.processes
+        resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
+        # bwrap creates the folders above each bind with this umask: they must be
+        # traversable by the slot's uid.
+        os.umask(0o022)
+
+    def env(self, **extra):
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
+               "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "MPLCONFIGDIR": "/tmp",
+               # BLAS threads count against the process limit: keep them few.
+               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        env.update(extra)
+        return env
+
+
+@functools.lru_cache(maxsize=None)
+def bwrap_available(uid=61999):
+    """Probe(True, "") if a jail can be built and run here, else Probe(False, why)."""
+    if not sys.platform.startswith("linux"):
+        return Probe(False, f"the jail needs Linux (this is {sys.platform})")
+    if not shutil.which("bwrap"):
+        return Probe(False, "bwrap (bubblewrap) is not installed; install the 'bubblewrap' "
+                            "package")
+    if os.geteuid() != 0:
+        return Probe(False, "the jail needs root: it runs student code under a dedicated uid "
+                            "and mounts a size-limited tmpfs")
+    with tempfile.TemporaryDirectory() as work:
+        try:
+            with Jail(work, uid_base=uid, limits=JailLimits(disk_bytes=1 << 20)) as jail:
+                run = subprocess.run(jail.command() + [jail.python, "-I", "-S", "-c",
+                                                       "import os; print(os.getuid())"],
+                                     env=jail.env(), preexec_fn=jail.preexec, close_fds=True,
+                                     stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        except (JailError, OSError, subprocess.TimeoutExpired) as e:
+            return Probe(False, f"a test jail could not be built: {e}")
+    if run.returncode != 0 or run.stdout.strip() != str(uid).encode():
+        err = run.stderr.decode(errors="replace").strip()[-300:]
+        return Probe(False, f"bwrap fails here (exit {run.returncode}): {err or 'no message'}")
+    return Probe(True, "")
