@@ -212,7 +212,12 @@ class WorkerClient:
 
     # ---- one call ---------------------------------------------------------------------------
     def _fail(self, name, what):
-        status = self.proc.poll() if self.proc else None
+        status = None
+        if what != "timeout" and self.proc is not None:
+            try:  # the answer stream closed: the process is exiting, collect its status
+                status = self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
         self._kill()
         self.restarts += 1
         if what == "timeout":

@@ -28,6 +28,7 @@ API:
   stream ended before a frame began.
 - write_message(write_all, meta, arrays=None, limits=Limits()).
 - check_array(a, limits) -> a: raises ProtocolError unless a is a sendable array.
+- decode_npy(raw, limits, where) -> ndarray: one .npy file's bytes, strictly checked.
 - ProtocolError (ValueError): malformed or oversized input; Closed (ProtocolError):
   the other side closed the stream between frames.
 """
@@ -69,19 +70,17 @@ class Limits:
 def _check_value(value, depth, limits, where="header"):
     if depth > limits.max_depth:
         raise ProtocolError(f"{where}: nested deeper than {limits.max_depth} levels")
-    if value is None or isinstance(value, (bool, str)):
+    # Exact types: a subclass (numpy scalars, a str with its own methods) could
+    # encode as something else than it claims.
+    if value is None or type(value) in (bool, str, int, float):
         return
-    if isinstance(value, int):
-        return
-    if isinstance(value, float):
-        return
-    if isinstance(value, list):
+    if type(value) is list:
         for item in value:
             _check_value(item, depth + 1, limits, where)
         return
-    if isinstance(value, dict):
+    if type(value) is dict:
         for key, item in value.items():
-            if not isinstance(key, str):
+            if type(key) is not str:
                 raise ProtocolError(f"{where}: dict keys must be strings, got {type(key).__name__}")
             _check_value(item, depth + 1, limits, where)
         return
@@ -154,7 +153,7 @@ def check_array(a, limits=Limits(), where="array"):
 def _encode_array(a, limits, where):
     check_array(a, limits, where)
     buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(a), allow_pickle=False)
+    np.lib.format.write_array(buf, a, allow_pickle=False)
     return buf.getvalue()
 
 
@@ -195,6 +194,9 @@ def _decode_array(raw, limits, where):
     a = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
     # A private, writable copy in native byte order.
     return np.array(a, dtype=dtype.newbyteorder("="), order="C", copy=True)
+
+
+decode_npy = _decode_array
 
 
 # ---- frames --------------------------------------------------------------------------------

@@ -248,13 +248,14 @@ def _describe(value):
 
 
 def _as_number(value, what):
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        value = value.item() if isinstance(value, np.generic) else value
-        return value
+    """A Python float (the proxy returns float(loss), as the contract says)."""
     if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "biuf":
-        return value.item()
+        value = value.item()
+    if isinstance(value, (bool, int, float, np.number, np.bool_)):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
     raise StudentResult(f"{what} {_describe(value)}, not a number")
 
 

@@ -1,0 +1,316 @@
+"""The sandboxed worker and the trusted proxies (run here without the jail).
+
+Each test compares a proxy with the real function imported in this process, on
+seeded data, so the proxies are held to the calling contract of the checks."""
+import ast
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cs231n.classifiers import Softmax
+from cs231n.classifiers.softmax import softmax_loss_naive, softmax_loss_vectorized
+from instructor.boundary import client as client_mod
+from instructor.boundary import protocol
+from instructor.boundary.client import (InvalidAnswer, StudentError, WorkerClient,
+                                        WorkerCrashed, WorkerTimeout)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REAL = {"softmax_loss_naive": softmax_loss_naive,
+        "softmax_loss_vectorized": softmax_loss_vectorized}
+
+
+def make_package(folder, softmax_extra="", linear_extra=""):
+    """A copy of the cs231n package, with code appended to softmax.py or
+    linear_classifier.py (a later def replaces the given one)."""
+    shutil.copytree(os.path.join(ROOT, "cs231n"), folder / "cs231n",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name, extra in (("softmax.py", softmax_extra), ("linear_classifier.py", linear_extra)):
+        if extra:
+            with open(folder / "cs231n" / "classifiers" / name, "a") as f:
+                f.write("\n\n" + extra + "\n")
+    return str(folder)
+
+
+def data(seed, N=6, D=5, C=3, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    return ((0.01 * rng.standard_normal((D, C))).astype(dtype),
+            rng.standard_normal((N, D)).astype(dtype), rng.integers(0, C, size=N))
+
+
+@pytest.fixture(scope="module")
+def honest(tmp_path_factory):
+    with WorkerClient(make_package(tmp_path_factory.mktemp("honest")), timeout=60) as c:
+        yield c
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+@pytest.mark.parametrize("reg", [0.0, 0.5])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loss_proxy_answers_like_the_real_function(honest, name, reg, dtype):
+    W, X, y = data(len(name) + int(reg * 10), dtype=dtype)
+    loss, dW = honest.function(name)(W, X, y, reg)
+    want_loss, want_dW = REAL[name](W, X, y, reg)
+    assert type(loss) is float and loss == want_loss
+    assert dW.dtype == want_dW.dtype
+    np.testing.assert_array_equal(dW, want_dW)
+    assert honest.function(name).__name__ == name
+
+
+def test_sample_batch_proxy_draws_the_same_batch_and_advances_the_generator(honest):
+    _, X, y = data(1, N=50)
+    mine, theirs = np.random.default_rng(7), np.random.default_rng(7)
+    for _ in range(3):
+        got = honest.sample_batch(X, y, 8, mine)
+        want = Softmax().sample_batch(X, y, 8, theirs)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+        assert mine.bit_generator.state == theirs.bit_generator.state
+    assert mine.random() == theirs.random()
+
+
+@pytest.mark.parametrize("bit_generator", ["MT19937", "Philox", "SFC64"])
+def test_sample_batch_proxy_keeps_other_bit_generators(honest, bit_generator):
+    _, X, y = data(2, N=30)
+    mine = np.random.Generator(getattr(np.random, bit_generator)(3))
+    theirs = np.random.Generator(getattr(np.random, bit_generator)(3))
+    np.testing.assert_array_equal(honest.sample_batch(X, y, 4, mine)[1],
+                                  Softmax().sample_batch(X, y, 4, theirs)[1])
+    assert mine.integers(1 << 30) == theirs.integers(1 << 30)
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_classifier_proxy_trains_and_predicts_like_softmax(honest, seed):
+    _, X, y = data(seed, N=40, D=6, C=4)
+    proxy, real = honest.make_classifier(seed), Softmax(seed=seed)
+    kw = dict(learning_rate=1e-2, reg=1e-3, num_iters=7, batch_size=5, verbose=False)
+    history = proxy.train(X, y, **kw)
+    assert history == real.train(X, y, **kw) and all(type(v) is float for v in history)
+    np.testing.assert_array_equal(proxy.W, real.W)
+    np.testing.assert_array_equal(proxy.predict(X), real.predict(X))
+    # W can be assigned, as checks do, and predict uses it.
+    proxy.W = real.W = np.eye(6, 4)
+    np.testing.assert_array_equal(proxy.predict(X), real.predict(X))
+    # warm_start continues from the assigned weights.
+    np.testing.assert_array_equal(proxy.train(X, y, num_iters=2, warm_start=True),
+                                  real.train(X, y, num_iters=2, warm_start=True))
+    np.testing.assert_array_equal(proxy.W, real.W)
+
+
+def test_predict_without_weights_raises_what_the_real_one_raises(honest):
+    _, X, _ = data(3)
+    with pytest.raises(RuntimeError) as got:
+        honest.make_classifier(0).predict(X)
+    with pytest.raises(RuntimeError) as want:
+        Softmax(0).predict(X)
+    assert type(got.value).__name__ == "RuntimeError" and str(got.value) == str(want.value)
+
+
+MUTATE = """
+def softmax_loss_naive(W, X, y, reg):
+    X *= 2
+    y[0] = 1
+    return 1.5, np.zeros_like(W)
+"""
+
+
+def test_in_place_changes_are_mirrored_into_the_callers_arrays(tmp_path):
+    W, X, y = data(4)
+    X0, y0, W0 = X.copy(), y.copy(), W.copy()
+    with WorkerClient(make_package(tmp_path, MUTATE)) as c:
+        assert c.function("softmax_loss_naive")(W, X, y, 0.1)[0] == 1.5
+    np.testing.assert_array_equal(X, 2 * X0)
+    assert y[0] == 1 and np.array_equal(y[1:], y0[1:])
+    np.testing.assert_array_equal(W, W0)
+
+
+def test_read_only_arguments_stay_read_only_for_student_code(tmp_path):
+    W, X, y = data(4)
+    X.flags.writeable = False
+    with WorkerClient(make_package(tmp_path, MUTATE)) as c:
+        with pytest.raises(ValueError, match="read-only") as info:
+            c.function("softmax_loss_naive")(W, X, y, 0.1)
+    assert isinstance(info.value, StudentError)
+
+
+NOT_DONE = """
+def softmax_loss_vectorized(W, X, y, reg):
+    helper_that_raises()
+
+def helper_that_raises():
+    raise NotImplementedError("fill in softmax_loss_vectorized " + "x" * 5000)
+
+class WrongShape(ValueError):
+    pass
+
+def softmax_loss_naive(W, X, y, reg):
+    raise WrongShape("the shapes are wrong")
+"""
+
+
+def test_student_exceptions_keep_type_name_message_and_only_student_frames(tmp_path):
+    W, X, y = data(5)
+    with WorkerClient(make_package(tmp_path, NOT_DONE)) as c:
+        with pytest.raises(NotImplementedError) as info:
+            c.function("softmax_loss_vectorized")(W, X, y, 0.0)
+        e = info.value
+        assert type(e).__name__ == "NotImplementedError" and isinstance(e, StudentError)
+        assert str(e).startswith("fill in softmax_loss_vectorized xxx") and len(str(e)) < 2200
+        assert [line.split(" in ")[1].split(":")[0] for line in e.student_traceback] == \
+            ["softmax_loss_vectorized", "helper_that_raises"]
+        assert all(line.startswith("cs231n/classifiers/softmax.py:")
+                   for line in e.student_traceback)
+        with pytest.raises(ValueError, match="the shapes are wrong") as info:
+            c.function("softmax_loss_naive")(W, X, y, 0.0)
+        assert type(info.value).__name__ == "WrongShape"
+        assert not isinstance(info.value, NotImplementedError)
+
+
+def test_a_syntax_error_in_the_hand_in_comes_back_as_the_students(tmp_path):
+    with WorkerClient(make_package(tmp_path, "def broken(:\n")) as c:
+        with pytest.raises(SyntaxError) as info:
+            c.function("softmax_loss_naive")(*data(0), 0.0)
+    assert type(info.value).__name__ == "SyntaxError"
+
+
+NOISY = """
+import os, sys
+def softmax_loss_naive(W, X, y, reg):
+    print("CSB1 noise on stdout")
+    print("noise on stderr", file=sys.stderr)
+    os.write(1, b"CSB1" + bytes(100))
+    os.write(2, b"CSB1" + bytes(100))
+    return 2.5, W * 3
+"""
+
+
+def test_what_student_code_prints_cannot_reach_the_answer_and_is_logged_capped(tmp_path):
+    W, X, y = data(6)
+    log = tmp_path / "worker.log"
+    with WorkerClient(make_package(tmp_path, NOISY), log_path=str(log)) as c:
+        for _ in range(3):
+            loss, dW = c.function("softmax_loss_naive")(W, X, y, 0.0)
+            assert loss == 2.5 and np.array_equal(dW, W * 3)
+    text = log.read_bytes()
+    assert b"CSB1 noise on stdout" in text and b"noise on stderr" in text
+
+
+def test_log_is_capped(tmp_path):
+    flood = ("def softmax_loss_naive(W, X, y, reg):\n"
+             "    print('y' * 100000)\n    return 1.0, W\n")
+    log = tmp_path / "worker.log"
+    with WorkerClient(make_package(tmp_path, flood), log_path=str(log)) as c:
+        c.function("softmax_loss_naive")(*data(0), 0.0)
+        c.function("softmax_loss_naive")(*data(0), 0.0)
+    assert 0 < log.stat().st_size <= 1 << 20
+
+
+HOSTILE = """
+import os
+def softmax_loss_naive(W, X, y, reg):
+    while True:
+        pass
+
+def softmax_loss_vectorized(W, X, y, reg):
+    os._exit(3)
+"""
+
+
+def test_a_hanging_or_dying_worker_is_replaced_and_the_error_names_the_function(tmp_path):
+    W, X, y = data(7)
+    with WorkerClient(make_package(tmp_path, HOSTILE), timeout=2) as c:
+        with pytest.raises(WorkerTimeout, match="softmax_loss_naive"):
+            c.function("softmax_loss_naive")(W, X, y, 0.0)
+        with pytest.raises(WorkerCrashed, match="softmax_loss_vectorized.*exit status 3"):
+            c.function("softmax_loss_vectorized")(W, X, y, 0.0)
+        assert c.restarts == 2
+        _, X2, y2 = data(8, N=20)
+        assert c.sample_batch(X2, y2, 3, np.random.default_rng(0))[0].shape == (3, 5)
+
+
+def test_memory_limit_applies_to_student_code(tmp_path):
+    big = ("def softmax_loss_naive(W, X, y, reg):\n"
+           "    return float(np.ones(1 << 31).sum()), W\n")
+    with WorkerClient(make_package(tmp_path, big), memory_bytes=1 << 30) as c:
+        with pytest.raises(MemoryError) as info:
+            c.function("softmax_loss_naive")(*data(0), 0.0)
+    assert isinstance(info.value, StudentError)
+
+
+@pytest.mark.parametrize("body,match", [
+    ("return 1.0, np.zeros((2, 2))", r"dW of shape \(2, 2\), but W has shape \(5, 3\)"),
+    ("return 'low', W", "not a number"),
+    ("return 1.0, [object()]", "not numbers"),
+    ("return 1.0", "must return a tuple"),
+])
+def test_answers_that_do_not_fit_the_question_are_refused(tmp_path, body, match):
+    source = f"def softmax_loss_naive(W, X, y, reg):\n    {body}\n"
+    with WorkerClient(make_package(tmp_path, source)) as c:
+        with pytest.raises((InvalidAnswer, TypeError), match=match):
+            c.function("softmax_loss_naive")(*data(0), 0.0)
+
+
+def test_sample_batch_of_the_wrong_shape_is_refused(tmp_path):
+    source = ("def _bad(self, X, y, batch_size, rng):\n    return X[:1], y[:1]\n"
+              "LinearClassifier.sample_batch = _bad\n")
+    with WorkerClient(make_package(tmp_path, linear_extra=source)) as c:
+        with pytest.raises(InvalidAnswer, match=r"X_batch of shape \(1, 5\); asked for \(4, 5\)"):
+            c.sample_batch(*data(0, N=10)[1:], 4, np.random.default_rng(0))
+
+
+def test_the_worker_runs_from_its_two_files_alone(tmp_path):
+    """Copied away from the grader, worker.py needs only protocol.py beside it."""
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    for name in ("worker.py", "protocol.py"):
+        shutil.copy(os.path.join(ROOT, "instructor", "boundary", name), alone / name)
+    package = make_package(tmp_path)
+    req_r, req_w = os.pipe()
+    ans_r, ans_w = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-I", str(alone / "worker.py"), "--package-dir",
+                             package, "--fds", f"{req_r},{ans_w}"], pass_fds=(req_r, ans_w),
+                            cwd=str(tmp_path))
+    os.close(req_r)
+    os.close(ans_w)
+    W, X, y = data(9)
+    os.write(req_w, protocol.encode({"op": "softmax_loss_naive", "args": {"reg": 0.1}},
+                                    {"W": W, "X": X, "y": y}))
+    os.close(req_w)
+    with os.fdopen(ans_r, "rb") as f:
+        answer, arrays = protocol.read_message(f.read)
+    assert proc.wait(timeout=60) == 0
+    assert answer["ok"] and answer["result"]["loss"] == softmax_loss_naive(W, X, y, 0.1)[0]
+
+
+@pytest.mark.parametrize("name", ["worker.py", "protocol.py"])
+def test_sandbox_side_files_import_no_grader_code(name):
+    tree = ast.parse(open(os.path.join(ROOT, "instructor", "boundary", name)).read())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add("." * node.level + (node.module or "").split(".")[0])
+    allowed = set(sys.stdlib_module_names) | {"numpy", "protocol", "."}
+    assert imported <= allowed, imported - allowed
+
+
+def test_bad_requests_are_reported_as_the_graders_not_the_students(honest):
+    with pytest.raises(client_mod.BoundaryError, match="unknown operation"):
+        honest.call("nothing", {"op": "nothing"}, {})
+    with pytest.raises(client_mod.BoundaryError, match="missing arrays: y"):
+        honest.call("softmax_loss_naive", {"op": "softmax_loss_naive"},
+                    {"W": np.zeros((2, 2)), "X": np.zeros((2, 2))})
+
+
+def test_arguments_that_cannot_be_sent_are_refused_before_sending(honest):
+    W, X, y = data(0)
+    with pytest.raises(TypeError, match="numeric array"):
+        honest.function("softmax_loss_naive")(W, X, y.astype(object), 0.0)
+    with pytest.raises(TypeError, match="Generator"):
+        honest.sample_batch(X, y, 2, np.random.RandomState(0))
+    with pytest.raises(ValueError, match="no proxy"):
+        honest.function("svm_loss_naive")
