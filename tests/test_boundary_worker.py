@@ -314,3 +314,28 @@ def test_arguments_that_cannot_be_sent_are_refused_before_sending(honest):
         honest.sample_batch(X, y, 2, np.random.RandomState(0))
     with pytest.raises(ValueError, match="no proxy"):
         honest.function("svm_loss_naive")
+
+
+ODD = """
+import sys
+def softmax_loss_naive(W, X, y, reg):
+    {raise_it}
+"""
+
+
+@pytest.mark.parametrize("raise_it,name,base", [
+    ("bytes([255]).decode('utf-8')", "UnicodeDecodeError", ValueError),
+    ("sys.exit(3)", "SystemExit", None),
+    ("raise KeyboardInterrupt", "KeyboardInterrupt", None),
+    ("open('/nonexistent/file')", "FileNotFoundError", FileNotFoundError),
+    ("{}['missing']", "KeyError", KeyError),
+])
+def test_every_student_exception_type_comes_back_by_name_and_never_stops_the_grader(
+        tmp_path, raise_it, name, base):
+    with WorkerClient(make_package(tmp_path, ODD.format(raise_it=raise_it))) as c:
+        with pytest.raises(StudentError) as info:
+            c.function("softmax_loss_naive")(*data(0), 0.0)
+    assert type(info.value).__name__ == name
+    assert isinstance(info.value, Exception)          # never SystemExit/KeyboardInterrupt
+    if base is not None:
+        assert isinstance(info.value, base)

@@ -28,6 +28,7 @@ WorkerClient(package_dir, launcher=(), python=sys.executable, timeout=60,
 Errors: BoundaryError (base), WorkerTimeout, WorkerCrashed, InvalidAnswer (the
 answer is not what was asked: e.g. dW not of W's shape), StudentError.
 """
+import builtins
 import os
 import resource
 import select
@@ -43,10 +44,6 @@ from . import protocol
 WORKER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 PROTOCOL_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "protocol.py")
 LOSS_FUNCTIONS = ("softmax_loss_naive", "softmax_loss_vectorized")
-_BUILTINS = {c.__name__: c for c in (
-    NotImplementedError, RecursionError, RuntimeError, ZeroDivisionError, FloatingPointError,
-    OverflowError, ArithmeticError, IndexError, KeyError, LookupError, ValueError, TypeError,
-    AttributeError, AssertionError, MemoryError, NameError, ImportError, SyntaxError, OSError)}
 
 
 class BoundaryError(RuntimeError):
@@ -95,15 +92,26 @@ def student_exception(error):
         raise InvalidAnswer("malformed error answer")
     if not name.isidentifier() or len(name) > 100:
         name = "StudentError"
-    base = next((_BUILTINS[b] for b in bases if b in _BUILTINS), None)
-    key = (name, base)
-    if key not in _CLASSES:
-        parents = (StudentError,) if base is None else (StudentError, base)
-        cls = type(name, parents, {"__init__": StudentError.__init__,
-                                   "__str__": StudentError.__str__})
-        cls.__module__ = "student"
-        _CLASSES[key] = cls
-    return _CLASSES[key](name, message[:4000], [s[:300] for s in lines[:20]])
+    # The first built-in class in the student's exception's lineage that can be
+    # rebuilt with a message alone; never BaseException-only ones (SystemExit,
+    # KeyboardInterrupt), which would stop the grader itself.
+    candidates = [getattr(builtins, b, None) for b in bases[:20]]
+    candidates = [c for c in candidates if isinstance(c, type) and issubclass(c, Exception)
+                  and c is not Exception] + [None]
+    message, lines = message[:4000], [s[:300] for s in lines[:20]]
+    for base in candidates:
+        key = (name, base)
+        try:
+            if key not in _CLASSES:
+                parents = (StudentError,) if base is None else (StudentError, base)
+                cls = type(name, parents, {"__init__": StudentError.__init__,
+                                           "__str__": StudentError.__str__})
+                cls.__module__ = "student"
+                _CLASSES[key] = cls
+            return _CLASSES[key](name, message, lines)
+        except TypeError:  # a base that needs other arguments (UnicodeDecodeError, ...)
+            _CLASSES.pop(key, None)
+    raise AssertionError("unreachable: StudentError alone always builds")
 
 
 def _number_array(a, what):

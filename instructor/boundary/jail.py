@@ -258,7 +258,8 @@ class Jail:
         # bwrap would create the folders above each bind point as 0700 root (which the
         # slot's uid cannot cross): create them first, traversable.
         parents = set()
-        for path in allowed + [self.work_dir]:
+        etc = [p for p in _ETC_FILES if os.path.exists(p)]
+        for path in allowed + etc + [self.work_dir]:
             parent = os.path.dirname(path)
             while parent not in ("/", "") and parent not in ("/tmp", "/dev", "/proc"):
                 parents.add(parent)
@@ -273,9 +274,8 @@ class Jail:
                 cmd += ["--ro-bind", top, top]
         for path in allowed:
             cmd += ["--ro-bind", path, path]
-        for path in _ETC_FILES:
-            if os.path.exists(path):
-                cmd += ["--ro-bind", path, path]
+        for path in etc:
+            cmd += ["--ro-bind", path, path]
         cmd += ["--bind", os.path.join(self.state_dir, "work"), self.work_dir,
                 "--chdir", cwd or self.work_dir, "--",
                 self.python, "-I", "-S", "-c", _DROP, str(self.uid), str(self.uid)]
