@@ -231,6 +231,13 @@ def test_a_hanging_or_dying_worker_is_replaced_and_the_error_names_the_function(
         assert c.sample_batch(X2, y2, 3, np.random.default_rng(0))[0].shape == (3, 5)
 
 
+def test_cpu_limit_stops_a_worker_that_spins(tmp_path):
+    spin = "def softmax_loss_naive(W, X, y, reg):\n    while True:\n        pass\n"
+    with WorkerClient(make_package(tmp_path, spin), cpu_seconds=1, timeout=600) as c:
+        with pytest.raises(WorkerCrashed, match="CPU time limit of 1 s"):
+            c.function("softmax_loss_naive")(*data(0), 0.0)
+
+
 def test_memory_limit_applies_to_student_code(tmp_path):
     big = ("def softmax_loss_naive(W, X, y, reg):\n"
            "    return float(np.ones(1 << 31).sum()), W\n")

@@ -25,6 +25,8 @@ WorkerClient(package_dir, launcher=(), python=sys.executable, timeout=60,
 - memory_bytes, cpu_seconds: RLIMIT_AS and RLIMIT_CPU of the launched process
   (cpu_seconds over the worker's life); no core dumps.
 - preexec_fn: run in the child before the launcher (jail.py's limits), after ours.
+- log_path: where the worker keeps the first MiB of what student code prints; in
+  a jail it must be a path the jail can write (its work folder, then collect it).
 Errors: BoundaryError (base), WorkerTimeout, WorkerCrashed, InvalidAnswer (the
 answer is not what was asked: e.g. dW not of W's shape), StudentError.
 """
@@ -176,6 +178,10 @@ class WorkerClient:
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, pass_fds=(req_r, ans_w), close_fds=True, env=env,
                 cwd=self.cwd, start_new_session=True, preexec_fn=self._limits_in_child)
+        except BaseException:
+            os.close(req_w)
+            os.close(ans_r)
+            raise
         finally:
             os.close(req_r)
             os.close(ans_w)
@@ -231,9 +237,12 @@ class WorkerClient:
         if what == "timeout":
             raise WorkerTimeout(f"{name} did not finish within {self.timeout:g} s: the worker "
                                 "was stopped (a fresh one serves the next call)")
+        if status == -signal.SIGXCPU:
+            why = f"it used up its CPU time limit of {self.cpu_seconds} s"
+        else:
+            why = f"os._exit, a crash, or the memory limit of {self.memory_bytes >> 20} MB"
         detail = f" (exit status {status})" if status is not None else ""
-        raise WorkerCrashed(f"{name}: the worker died{detail} (os._exit, a crash, or the "
-                            f"memory limit of {self.memory_bytes >> 20} MB)")
+        raise WorkerCrashed(f"{name}: the worker died{detail}: {why}")
 
     def call(self, name, meta, arrays):
         """Send one request; return (result dict, arrays) or raise (see module doc)."""

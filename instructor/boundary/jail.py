@@ -83,8 +83,10 @@ def _libc():
     return ctypes.CDLL(None, use_errno=True)
 
 
-def _mount_tmpfs(target, size, uid):
-    opts = f"size={int(size)},mode=0755,uid={uid},gid={uid}".encode()
+def _mount_tmpfs(target, size):
+    # Root's and private (0700): bwrap mounts its parts while it still has its
+    # capabilities; other users of the host cannot look in.
+    opts = f"size={int(size)},mode=0700".encode()
     if _libc().mount(b"tmpfs", os.fsencode(target), b"tmpfs", MS_NOSUID | MS_NODEV, opts) != 0:
         e = ctypes.get_errno()
         raise JailError(f"cannot mount a tmpfs of {size} bytes on {target}: {os.strerror(e)}")
@@ -163,6 +165,10 @@ class Jail:
         return _outermost(paths)
 
     def __enter__(self):
+        for secret in self.deny:
+            if _is_under(secret, self.work_dir):
+                raise JailError(f"the work folder {self.work_dir} holds {secret}, which must "
+                                "stay hidden")
         if os.geteuid() != 0:
             raise JailError("the jail needs root (a dedicated uid and a tmpfs mount)")
         busy = _processes_of(self.uid)
@@ -171,7 +177,7 @@ class Jail:
                             "jail uses this slot")
         self.state_dir = tempfile.mkdtemp(prefix="jail-")
         os.chmod(self.state_dir, 0o700)
-        _mount_tmpfs(self.state_dir, self.limits.disk_bytes, self.uid)
+        _mount_tmpfs(self.state_dir, self.limits.disk_bytes)
         try:
             for name in ("work", "tmp", "shm"):
                 # 0755: bwrap (root without CAP_DAC_OVERRIDE) must enter it; only
@@ -216,7 +222,7 @@ class Jail:
         copy to dest, only if they are regular files; returns the names copied."""
         if not self.state_dir:
             raise JailError("collect() must run inside the `with Jail(...)` block")
-        root = os.path.join(self.state_dir, "work")
+        root = os.path.realpath(os.path.join(self.state_dir, "work"))
         copied = []
         for name in names:
             src = os.path.normpath(os.path.join(root, name))

@@ -384,6 +384,8 @@ def main(argv=None):
     here = os.path.dirname(os.path.realpath(__file__))
     sys.path[:] = [package_dir] + [p for p in sys.path if p and os.path.realpath(p) != here]
     serve(read_fd, write_fd, package_dir)
+    # Threads student code left running must not keep the worker alive.
+    os._exit(0)
 
 
 if __name__ == "__main__":
