@@ -151,15 +151,19 @@ def check_array(a, limits=Limits(), where="array"):
 
 
 def _encode_array(a, limits, where):
+    """[.npy header bytes, data view]: the data is not copied when a is C-contiguous."""
     check_array(a, limits, where)
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, a, allow_pickle=False)
-    return buf.getvalue()
+    if not a.flags.c_contiguous:
+        a = np.array(a, order="C")
+    head = io.BytesIO()
+    np.lib.format.write_array_header_2_0(head, np.lib.format.header_data_from_array_1_0(a))
+    return [head.getvalue(), memoryview(a.reshape(-1)).cast("B")]
 
 
 def _decode_array(raw, limits, where):
     """Rebuild an array from .npy bytes without np.load: header first, data checked."""
-    if not raw.startswith(_NPY_MAGIC) or len(raw) < 10:
+    raw = memoryview(raw)   # slices below are views: 1 copy of the data in all
+    if len(raw) < 10 or bytes(raw[:6]) != _NPY_MAGIC:
         raise ProtocolError(f"{where}: not .npy bytes")
     major = raw[6]
     if major == 1:
@@ -171,7 +175,7 @@ def _decode_array(raw, limits, where):
     if hlen > 10000 or start + hlen > len(raw):
         raise ProtocolError(f"{where}: bad .npy header length {hlen}")
     try:
-        text = raw[start:start + hlen].decode("latin1" if major < 3 else "utf-8")
+        text = bytes(raw[start:start + hlen]).decode("latin1" if major < 3 else "utf-8")
         # A Python literal (a dict of str, tuple, bool): literal_eval evaluates nothing.
         header = ast.literal_eval(text)
     except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError):
@@ -187,11 +191,12 @@ def _decode_array(raw, limits, where):
         raise ProtocolError(f"{where}: unknown dtype {descr[:40]!r}") from None
     _check_dtype(dtype, where)
     nbytes = _check_shape(shape, dtype.itemsize, limits, where)
-    data = raw[start + hlen:]
-    if len(data) != nbytes:
-        raise ProtocolError(f"{where}: {len(data)} bytes of data for shape {shape} of "
+    have = len(raw) - start - hlen
+    if have != nbytes:
+        raise ProtocolError(f"{where}: {have} bytes of data for shape {shape} of "
                             f"{dtype} (needs {nbytes})")
-    a = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    a = np.frombuffer(raw, dtype=dtype, count=math.prod(shape), offset=start + hlen)
+    a = a.reshape(shape, order="F" if fortran else "C")
     # A private, writable copy in native byte order.
     return np.array(a, dtype=dtype.newbyteorder("="), order="C", copy=True)
 
@@ -206,15 +211,15 @@ def encode(meta, arrays=None, limits=Limits()):
     if len(arrays) > limits.max_arrays:
         raise ProtocolError(f"{len(arrays)} arrays in one message; at most {limits.max_arrays}")
     names = list(arrays)
-    parts = [None, _encode_header(meta, names, limits)]
-    parts[0] = _LEN4.pack(len(parts[1]))
+    header = _encode_header(meta, names, limits)
+    parts = [_LEN4.pack(len(header)), header]
     for name in names:
         npy = _encode_array(arrays[name], limits, f"array {name!r}")
-        parts += [_LEN8.pack(len(npy)), npy]
-    body = b"".join(parts)
-    if len(body) > limits.max_frame:
-        raise ProtocolError(f"message of {len(body)} bytes is larger than {limits.max_frame}")
-    return MAGIC + _LEN8.pack(len(body)) + body
+        parts += [_LEN8.pack(sum(len(p) for p in npy)), *npy]
+    size = sum(len(p) for p in parts)
+    if size > limits.max_frame:
+        raise ProtocolError(f"message of {size} bytes is larger than {limits.max_frame}")
+    return b"".join([MAGIC, _LEN8.pack(size), *parts])
 
 
 def decode(body, limits=Limits()):
@@ -234,7 +239,7 @@ def decode(body, limits=Limits()):
         pos += 8
         if n > len(view) - pos:
             raise ProtocolError(f"truncated array {name!r}")
-        arrays[name] = _decode_array(bytes(view[pos:pos + n]), limits, f"array {name!r}")
+        arrays[name] = _decode_array(view[pos:pos + n], limits, f"array {name!r}")
         pos += n
     if pos != len(view):
         raise ProtocolError(f"{len(view) - pos} stray bytes after the last array")
