@@ -19,7 +19,7 @@ import pytest
 from instructor.boundary import client as client_mod
 from instructor.boundary.client import StudentError, WorkerClient
 from instructor.boundary.jail import Jail, JailError, JailLimits, bwrap_available
-from cs231n.classifiers.softmax import softmax_loss_naive
+from cs231n.classifiers.softmax import softmax_loss_naive, softmax_loss_vectorized
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE = bwrap_available()
@@ -305,3 +305,50 @@ def test_student_code_in_the_jailed_worker_cannot_read_the_graders_files(layout)
                 c.function("softmax_loss_naive")(W, X, y, 0.1)
     assert isinstance(info.value, StudentError)
     assert secret in str(info.value)
+
+
+def test_a_unix_socket_in_the_runtime_folder_reaches_the_grader(layout):
+    with make_jail(layout) as jail:
+        path = os.path.join(jail.runtime_dir, "kernel.sock")
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(path)
+        os.chmod(path, 0o666)   # made by root here; the jail's uid connects
+        server.listen(1)
+        try:
+            seen = run_jailed(jail, f"""
+                import socket, json
+                s = socket.socket(socket.AF_UNIX)
+                s.connect({path!r})
+                s.sendall(b"hello from the jail")
+                s.close()
+                print(json.dumps("sent"))""")
+            conn, _ = server.accept()
+            assert seen == "sent" and conn.recv(100) == b"hello from the jail"
+            conn.close()
+        finally:
+            server.close()
+
+
+SPIN = """
+def softmax_loss_naive(W, X, y, reg):
+    import subprocess, sys
+    subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+    while True:
+        pass
+"""
+
+
+def test_a_jailed_worker_that_hangs_is_killed_with_everything_it_started(layout):
+    with open(layout / "handin" / "cs231n" / "classifiers" / "softmax.py", "a") as f:
+        f.write(SPIN)
+    rng = np.random.default_rng(2)
+    W, X, y = 0.01 * rng.standard_normal((5, 3)), rng.standard_normal((4, 5)), np.arange(4) % 3
+    with make_jail(layout, read_only=[client_mod.WORKER_PATH, client_mod.PROTOCOL_PATH]) as jail:
+        with WorkerClient(str(layout / "handin"), launcher=jail.command(),
+                          preexec_fn=jail.preexec, env=jail.env(), timeout=3) as c:
+            with pytest.raises(client_mod.WorkerTimeout, match="softmax_loss_naive"):
+                c.function("softmax_loss_naive")(W, X, y, 0.1)
+            assert processes_of(jail.uid) == []
+            c.timeout = 120
+            want = softmax_loss_vectorized(W, X, y, 0.1)
+            assert c.function("softmax_loss_vectorized")(W, X, y, 0.1)[0] == want[0]

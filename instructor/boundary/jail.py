@@ -11,11 +11,15 @@ What a jailed process sees (everything else is absent, not just unreadable):
   installation and its packages (sys.prefix, sys.base_prefix, site-packages), a
   few files of /etc the dynamic loader needs, the data set folder, and the paths
   passed as read_only (e.g. the worker's two files);
-- read-write: a copy of work_dir, shown at work_dir's own path, and /tmp and
-  /dev/shm; all three live in ONE tmpfs of limits.disk_bytes mounted on the host,
+- read-write: a copy of work_dir, shown at work_dir's own path, /tmp, /dev/shm and
+  runtime_dir (for sockets shared with the grader, at the same path on both
+  sides); all of them live in ONE tmpfs of limits.disk_bytes mounted on the host,
   so their total can never exceed it;
 - a new /proc and a minimal /dev; own pid, ipc, uts, net (only a loopback of its
-  own) and cgroup namespaces; bwrap --die-with-parent and --new-session.
+  own) and cgroup namespaces; bwrap --die-with-parent and --new-session. Not
+  --unshare-all: as root, that adds a user namespace in which only root exists,
+  and then the drop to the slot's host uid (below) is impossible.
+- descriptors: only what Popen passes (use close_fds=True and pass_fds).
 
 Processes: bwrap runs as root (it must reach an interpreter root may have installed
 under a private folder), sets no_new_privs, keeps only CAP_SETUID/CAP_SETGID, and a
@@ -33,7 +37,7 @@ API:
   limits=JailLimits(), python=sys.executable):
   __enter__ mounts the tmpfs and copies work_dir in (regular files and folders
   only); command(cwd=None) -> argv prefix ending in the uid drop, the command to
-  run follows; preexec (for Popen) sets RLIMIT_NPROC; env() -> a minimal
+  run follows; runtime_dir: a shared folder for sockets; preexec (for Popen) sets RLIMIT_NPROC; env() -> a minimal
   environment; collect(dest, names) copies the named regular files out (never
   symlinks, pipes or devices); __exit__ unmounts. deny: folders that must stay
   hidden (the instructor's files, the repository): JailError if an allow-listed
@@ -179,7 +183,7 @@ class Jail:
         os.chmod(self.state_dir, 0o700)
         _mount_tmpfs(self.state_dir, self.limits.disk_bytes)
         try:
-            for name in ("work", "tmp", "shm"):
+            for name in ("work", "tmp", "shm", "run"):
                 # 0755: bwrap (root without CAP_DAC_OVERRIDE) must enter it; only
                 # this jail's mount namespace shows it, and state_dir is root's 0700.
                 os.mkdir(os.path.join(self.state_dir, name), 0o755)
@@ -265,7 +269,7 @@ class Jail:
         # slot's uid cannot cross): create them first, traversable.
         parents = set()
         etc = [p for p in _ETC_FILES if os.path.exists(p)]
-        for path in allowed + etc + [self.work_dir]:
+        for path in allowed + etc + [self.work_dir, self.runtime_dir]:
             parent = os.path.dirname(path)
             while parent not in ("/", "") and parent not in ("/tmp", "/dev", "/proc"):
                 parents.add(parent)
@@ -282,10 +286,20 @@ class Jail:
             cmd += ["--ro-bind", path, path]
         for path in etc:
             cmd += ["--ro-bind", path, path]
-        cmd += ["--bind", os.path.join(self.state_dir, "work"), self.work_dir,
+        cmd += ["--bind", self.runtime_dir, self.runtime_dir,
+                "--bind", os.path.join(self.state_dir, "work"), self.work_dir,
                 "--chdir", cwd or self.work_dir, "--",
                 self.python, "-I", "-S", "-c", _DROP, str(self.uid), str(self.uid)]
         return cmd
+
+    @property
+    def runtime_dir(self):
+        """A folder at the same path for the grader and the jail, for Unix sockets and
+        connection files (e.g. a Jupyter kernel's ipc transport); counted in the disk
+        total like the rest."""
+        if not self.state_dir:
+            raise JailError("runtime_dir exists only inside the `with Jail(...)` block")
+        return os.path.join(self.state_dir, "run")
 
     def preexec(self):
         """For Popen(preexec_fn=...): the process limit of the slot's uid."""
