@@ -10,7 +10,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -153,7 +152,8 @@ def test_no_network_not_even_the_hosts_loopback(layout):
                     r = "connected"
                 except OSError as e:
                     r = type(e).__name__
-                print(json.dumps({{"connect": r, "ifaces": [n for _, n in socket.if_nameindex()]}}))""")
+                names = [n for _, n in socket.if_nameindex()]
+                print(json.dumps({{"connect": r, "ifaces": names}}))""")
         assert seen["connect"] in ("ConnectionRefusedError", "OSError"), seen
         assert seen["ifaces"] == ["lo"]
         with pytest.raises(BlockingIOError):

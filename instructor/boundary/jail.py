@@ -37,9 +37,10 @@ API:
   limits=JailLimits(), python=sys.executable):
   __enter__ mounts the tmpfs and copies work_dir in (regular files and folders
   only); command(cwd=None) -> argv prefix ending in the uid drop, the command to
-  run follows; runtime_dir: a shared folder for sockets; preexec (for Popen) sets RLIMIT_NPROC; env() -> a minimal
-  environment; collect(dest, names) copies the named regular files out (never
-  symlinks, pipes or devices); __exit__ unmounts. deny: folders that must stay
+  run follows; runtime_dir: a shared folder for sockets; preexec (for Popen)
+  sets RLIMIT_NPROC and umask 022; env(**extra) -> a minimal environment;
+  collect(dest, names, max_bytes=None) copies the named regular files out (never
+  symlinks, pipes or devices); __exit__ unmounts and removes everything. deny: folders that must stay
   hidden (the instructor's files, the repository): JailError if an allow-listed
   path contains one of them.
 - JailError: the jail cannot be built as asked (message says why).
