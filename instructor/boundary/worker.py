@@ -329,15 +329,17 @@ def _capped_log(path, max_bytes):
                     dst.write(chunk[:max_bytes - kept])
                     dst.flush()
                     kept += len(chunk)
-    threading.Thread(target=drain, daemon=True).start()
-    return write_fd
+    thread = threading.Thread(target=drain, daemon=True)
+    thread.start()
+    return write_fd, thread
 
 
 def isolate_stdio(log_path=None, max_log=1 << 20):
-    """fd 0 from /dev/null; fd 1 and 2 to the capped log (or /dev/null)."""
+    """fd 0 from /dev/null; fd 1 and 2 to the capped log (or /dev/null). Returns
+    the log's reader thread (or None), for finish_log()."""
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
-    target = _capped_log(log_path, max_log) if log_path else null
+    target, thread = _capped_log(log_path, max_log) if log_path else (null, None)
     os.dup2(target, 1)
     os.dup2(target, 2)
     if target != null:
@@ -345,6 +347,22 @@ def isolate_stdio(log_path=None, max_log=1 << 20):
     os.close(null)
     sys.stdout = open(1, "w", buffering=1, closefd=False)
     sys.stderr = open(2, "w", buffering=1, closefd=False)
+    return thread
+
+
+def finish_log(thread, wait=2.0):
+    """Close our ends of the log pipe and let the reader write what is left (unless
+    student code kept a copy of the pipe open: then give up after `wait` s)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    if thread is not None:
+        thread.join(wait)
 
 
 def serve(read_fd, write_fd, package_dir, limits=protocol.Limits()):
@@ -387,12 +405,13 @@ def main(argv=None):
     parser.add_argument("--max-log", type=int, default=1 << 20, help="bytes of log kept")
     args = parser.parse_args(argv)
     read_fd, write_fd = (int(x) for x in args.fds.split(","))
-    isolate_stdio(args.log, args.max_log)
+    log_thread = isolate_stdio(args.log, args.max_log)
     package_dir = os.path.realpath(args.package_dir)
     # Student modules come from the package folder only, never from ours.
     here = os.path.dirname(os.path.realpath(__file__))
     sys.path[:] = [package_dir] + [p for p in sys.path if p and os.path.realpath(p) != here]
     serve(read_fd, write_fd, package_dir)
+    finish_log(log_thread)
     # Threads student code left running must not keep the worker alive.
     os._exit(0)
 
