@@ -127,6 +127,32 @@ def test_in_place_changes_are_mirrored_into_the_callers_arrays(tmp_path):
     np.testing.assert_array_equal(W, W0)
 
 
+CENTER = """
+_given_train = LinearClassifier.train
+def _centering_train(self, X, y, *args, **kwargs):
+    X -= X.mean(axis=0)
+    return _given_train(self, X, y, *args, **kwargs)
+LinearClassifier.train = _centering_train
+_given_predict = LinearClassifier.predict
+def _scaling_predict(self, X):
+    X *= 0.5
+    return _given_predict(self, X)
+LinearClassifier.predict = _scaling_predict
+"""
+
+
+def test_in_place_changes_in_train_and_predict_are_mirrored_too(tmp_path):
+    _, X, y = data(11, N=12)
+    X_real = X.copy()
+    with WorkerClient(make_package(tmp_path, linear_extra=CENTER)) as c:
+        proxy = c.make_classifier(1)
+        proxy.train(X, y, num_iters=2, batch_size=3)
+        proxy.predict(X)
+    X_real -= X_real.mean(axis=0)
+    X_real *= 0.5
+    np.testing.assert_array_equal(X, X_real)
+
+
 def test_read_only_arguments_stay_read_only_for_student_code(tmp_path):
     W, X, y = data(4)
     X.flags.writeable = False

@@ -436,7 +436,10 @@ class ClassifierProxy:
                 "batch_size": _scalar(batch_size, "batch_size"), "verbose": bool(verbose)}
         if "warm_start" in kwargs:
             args["warm_start"] = bool(kwargs["warm_start"])
-        result, out = self._client.call("train", {"op": "train", "args": args}, arrays)
+        data = {"X": X, "y": y}
+        result, out = self._client.call("train", {"op": "train", "args": args,
+                                                  "readonly": self._client._readonly(**data)},
+                                        arrays)
         self._client._only("train", out, {"loss_history", "W"})
         history, W = out.get("loss_history"), out.get("W")
         if history is not None and (history.ndim != 1 or history.dtype != np.float64):
@@ -445,6 +448,7 @@ class ClassifierProxy:
             raise InvalidAnswer("train: the answer has no loss history")
         if W is not None and (W.ndim != 2 or W.shape[0] != np.shape(X)[1]):
             raise InvalidAnswer(f"train left W of shape {W.shape} for X of shape {X.shape}")
+        self._client._mirror("train", {k: v for k, v in out.items() if k != "after:W"}, data)
         self.W = W
         return None if history is None else [float(v) for v in history]
 
@@ -453,8 +457,11 @@ class ClassifierProxy:
         arrays = {"X": X}
         if self.W is not None:
             arrays["W"] = _number_array(self.W, "W")
-        result, out = self._client.call("predict", {"op": "predict"}, arrays)
+        result, out = self._client.call("predict", {"op": "predict",
+                                                    "readonly": self._client._readonly(X=X)},
+                                        arrays)
         self._client._only("predict", out, {"y_pred"})
+        self._client._mirror("predict", out, {"X": X})
         y_pred = out.get("y_pred")
         if y_pred is not None and y_pred.shape != (X.shape[0],):
             raise InvalidAnswer(f"predict returned shape {y_pred.shape} for {X.shape[0]} "

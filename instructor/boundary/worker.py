@@ -21,8 +21,9 @@ Requests (meta["op"], scalar arguments in meta["args"], arrays by name):
       args rng (the advanced state), after:X / after:y as above
 - train: arrays X, y, W (optional); args seed, learning_rate, reg, num_iters,
       batch_size, verbose, warm_start (optional)
-                                          -> arrays loss_history (float64), W
-- predict: arrays X, W (optional)        -> arrays y_pred
+                                          -> arrays loss_history (float64), W,
+                                             after:X / after:y
+- predict: arrays X, W (optional)        -> arrays y_pred, after:X
 Answers are {"ok": true, "result": {...}} or {"ok": false, "error": {"type",
 "bases", "message", "traceback", "where"}}: "where" is "student" for an exception
 raised while student code ran (traceback lists only frames in the package
@@ -175,6 +176,7 @@ class Worker:
 
     def train(self, args, arrays):
         X, y = self._need(arrays, "X", "y")
+        before = {n: arrays[n].copy() for n in ("X", "y")}
         classifiers = self.modules()[1]
         with student_code():
             clf = classifiers.Softmax(seed=args.get("seed"))
@@ -186,7 +188,7 @@ class Worker:
             kwargs["warm_start"] = args["warm_start"]
         with student_code():
             history = clf.train(X, y, **kwargs)
-        out = {}
+        out = self._changed(before, arrays, ("X", "y"))
         if history is not None:
             try:
                 out["loss_history"] = np.asarray([float(v) for v in history], dtype=np.float64)
@@ -200,12 +202,13 @@ class Worker:
 
     def predict(self, arrays):
         (X,) = self._need(arrays, "X")
+        before = {"X": X.copy()}
         classifiers = self.modules()[1]
         with student_code():
             clf = classifiers.Softmax()
             clf.W = arrays.get("W")
             y_pred = clf.predict(X)
-        out = {}
+        out = self._changed(before, arrays, ("X",))
         y_pred = _as_array(y_pred, "predict returned")
         if y_pred is not None:
             out["y_pred"] = y_pred
