@@ -86,9 +86,18 @@ def test_only_the_allow_list_is_visible(layout):
     hidden = [str(layout / "instructor" / "secret.txt"), str(layout / "instructor"),
               os.path.join(ROOT, "README.md"), ROOT, "/etc/passwd", "/etc/hostname",
               "/root/.bashrc", "/home", "/var", "/opt", "/srv", "/run", "/boot"]
-    hidden = [p for p in hidden if os.path.exists(p)]
-    assert len(hidden) >= 5
     with make_jail(layout) as jail:
+        # Every entry of / and of /root that leads to nothing allowed must be absent.
+        shown = jail.allowed() + [str(layout / "handin"), str(layout / "data"), "/etc", "/tmp",
+                                  "/dev", "/proc", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+                                  "/libx32"]
+        for top in ("/", "/root"):
+            for name in os.listdir(top) if os.access(top, os.R_OK) else []:
+                path = os.path.join(top, name)
+                if not any(s == path or s.startswith(path + "/") for s in shown):
+                    hidden.append(path)
+        hidden = [p for p in hidden if os.path.exists(p)]
+        assert len(hidden) >= 5
         seen = run_jailed(jail, f"""
             import os, json
             out = {{}}
