@@ -132,6 +132,26 @@ MISTAKES = {
 }
 
 
+# Where in the function each kind of mistake sits (by the start of its id).
+LOOK_AT = {
+    "modifies_": "every assignment into an input array (W -= ..., X /= ..., an alias such "
+                 "as dW = W)",
+    "loss_not_averaged": "where the loss is divided by N",
+    "grad_not_averaged": "where dW is divided by N",
+    "reg_loss": "the line that adds the regularization to the loss",
+    "reg_grad": "the line that adds the regularization to dW",
+    "no_shift": "the scores just before exp",
+    "global_shift": "the scores just before exp",
+    "grad_sign": "the gradient with respect to the scores",
+    "onehot": "the gradient with respect to the scores",
+    "no_log": "the loss of each example",
+    "loss_sign": "the loss of each example",
+    "sgd_": "the parameter update in train",
+    "batch_": "the indices you draw and how you use them",
+    "predict_": "the line that computes y_pred",
+}
+
+
 class CheckFailed(AssertionError):
     """A check found a mistake; the message says which one and where to look."""
 
@@ -215,7 +235,12 @@ def _file(name):
 
 def _fail(name, mistake, evidence=None, look=None):
     """Raise CheckFailed for a mistake of MISTAKES."""
-    lines = [f"{name}: {MISTAKES[mistake]}", f"Look at: {look or _where(name)}."]
+    if look is None:
+        look = _where(name)
+        detail = [v for k, v in LOOK_AT.items() if mistake.startswith(k)]
+        if detail:
+            look = f"{look}, {detail[0]}"
+    lines = [f"{name}: {MISTAKES[mistake]}", f"Look at: {look}."]
     if evidence:
         lines.append(evidence)
     raise CheckFailed("\n".join(lines), mistake=mistake, function=name)
@@ -249,9 +274,13 @@ def _call(name, doing, fn, *args, arg_names=("W", "X", "y"), **kwargs):
     except Exception as e:  # anything the student's code raises is reported, not hidden
         kind = type(e).__name__
         if isinstance(e, NotImplementedError) or kind == "NotImplementedError":
-            raise CheckFailed(f"{name} is not implemented yet: fill in its TODO in "
-                              f"{_file(name)}", mistake="not_implemented",
-                              function=name) from None
+            message = f"{name} is not implemented yet: fill in its TODO in {_file(name)}"
+            if name == "train":
+                # The exception may come from a function train calls.
+                message = ("train, or a function it calls, is not implemented yet: fill in "
+                           f"the TODOs of train and sample_batch in {CLASSIFIER_FILE} and "
+                           f"of softmax_loss_vectorized in {SOFTMAX_FILE}")
+            raise CheckFailed(message, mistake="not_implemented", function=name) from None
         raise CheckFailed(f"{name} raised {kind}: {e}\nwhile {doing}.\n"
                           f"Look at: {_where(name)}.", mistake="raised",
                           function=name) from None
