@@ -413,3 +413,104 @@ def test_the_given_checks_compute_no_softmax():
                  if isinstance(node, ast.ImportFrom) and node.module}
     assert not any(name.startswith(("scipy", "cs231n", "instructor")) or "classifiers" in name
                    for name in imported), imported
+
+
+# ---------------------------------------------------------------- across a process boundary
+
+def _roundtrip(value):
+    """A value as the other side of a data-only boundary would see it: a fresh copy."""
+    if isinstance(value, np.ndarray):
+        return np.array(value.tolist(), dtype=value.dtype).reshape(value.shape)
+    if isinstance(value, np.random.Generator):
+        rng = np.random.default_rng()
+        rng.bit_generator.state = value.bit_generator.state
+        return rng
+    if isinstance(value, (tuple, list)):
+        return type(value)(_roundtrip(v) for v in value)
+    return value
+
+
+def through_boundary(fn):
+    """fn as a proxy would present it: copies in and out, in-place changes and the
+    generator's state written back, exceptions re-created by type name and message."""
+    def proxy(*args, **kwargs):
+        copies = [_roundtrip(a) for a in args]
+        kw = {k: _roundtrip(v) for k, v in kwargs.items()}
+        try:
+            return _roundtrip(fn(*copies, **kw))
+        except Exception as e:
+            raise type(type(e).__name__, (Exception,), {})(str(e)) from None
+        finally:
+            for original, copy in zip(args, copies):
+                if isinstance(original, np.ndarray):
+                    original[...] = copy
+                elif isinstance(original, np.random.Generator):
+                    original.bit_generator.state = copy.bit_generator.state
+    return proxy
+
+
+class ProxyClassifier:
+    """A classifier reached only through the calls of the checks' contract."""
+
+    def __init__(self, make, seed):
+        self._real = make(seed)
+        self.train = through_boundary(self._real.train)
+        self.predict = through_boundary(self._real.predict)
+
+    @property
+    def W(self):
+        return _roundtrip(self._real.W)
+
+    @W.setter
+    def W(self, value):
+        self._real.W = _roundtrip(value)
+
+
+def proxy_maker(make):
+    return lambda seed: ProxyClassifier(make, seed)
+
+
+@pytest.mark.parametrize("mistake", [None, "reg_grad_half", "global_shift", "modifies_W",
+                                     "modifies_X", "onehot_all_classes"])
+def test_loss_checks_work_the_same_through_a_proxy(mistake):
+    fn = softmax_loss_naive if mistake is None else mistakes.LOSS_MISTAKES[mistake]
+    if mistake is None:
+        checks.check_softmax_loss(through_boundary(fn))
+    else:
+        assert failure(checks.check_softmax_loss, through_boundary(fn)).mistake == mistake
+
+
+@pytest.mark.parametrize("variant", [None, "batch_labels_first", "batch_ignores_rng",
+                                     "batch_not_random"])
+def test_sample_batch_checks_work_the_same_through_a_proxy(variant):
+    if variant is None:
+        checks.check_sample_batch(through_boundary(Softmax().sample_batch))
+    else:
+        err = failure(checks.check_sample_batch,
+                      through_boundary(mistakes.SAMPLE_BATCH_MISTAKES[variant]))
+        assert err.mistake == BATCH_NAMES[variant]
+
+
+@pytest.mark.parametrize("mistake", [None, "sgd_climbs", "sgd_ignores_learning_rate",
+                                     "predict_wrong_axis"])
+def test_train_and_predict_checks_work_the_same_through_a_proxy(mistake):
+    make = {None: Softmax, **mistakes.TRAIN_MISTAKES, **mistakes.PREDICT_MAKERS}[mistake]
+    check = checks.check_predict if str(mistake).startswith("predict") else checks.check_train
+    if mistake is None:
+        checks.check_train(proxy_maker(make))
+        checks.check_predict(proxy_maker(make))
+    else:
+        assert failure(check, proxy_maker(make)).mistake == mistake
+
+
+def test_not_implemented_is_recognised_through_a_proxy():
+    def stub(W, X, y, reg):
+        raise NotImplementedError()
+    assert failure(checks.check_softmax_loss, through_boundary(stub)).mistake == "not_implemented"
+
+
+def test_a_loss_that_changes_its_labels_is_named():
+    def sorts_labels(W, X, y, reg):
+        y.sort()
+        return softmax_loss_vectorized(W, X, y, reg)
+    assert failure(checks.check_softmax_loss, sorts_labels).mistake == "modifies_y"
