@@ -415,7 +415,6 @@ def diagnose_loss(results, data, name, numerical_gradient=None):
     probes = section["probes"]
     fingerprints = section["fingerprints"]
     hidden = bool(data.get("hidden"))
-    by_name = {p["name"]: p for p in probes}
 
     def seen(probe, text):
         return None if hidden else f"Seen on a small problem ({probe['about']}): {text}"
@@ -690,9 +689,10 @@ def _train(make_classifier, X, y, seed, **kwargs):
                     "list of losses of all iterations.")
     history = np.asarray(history, dtype=object)
     if history.shape != (kwargs["num_iters"],):
+        count = history.shape[0] if history.ndim else 0
         _fail_plain("train", "output", f"it must return one loss per iteration "
-                    f"({kwargs['num_iters']}); it returned {history.shape[0] if history.ndim else 0}"
-                    f" values (shape {history.shape}).")
+                    f"({kwargs['num_iters']}); it returned {count} values (shape "
+                    f"{history.shape}).")
     try:
         history = history.astype(np.float64)
     except (TypeError, ValueError):
@@ -816,7 +816,7 @@ def check_predict(make_classifier, data=None, seed=0):
             if labels.shape == (N, C):
                 _fail("predict", "predict_scores", shape_seen)
             _fail_plain("predict", "output", "it must return one label per example, an "
-                        f"array of shape (N,).", shape_seen)
+                        "array of shape (N,).", shape_seen)
         if labels.dtype.kind not in "iu":
             if labels.dtype.kind == "f":
                 _fail("predict", "predict_float_labels", f"It returned dtype {labels.dtype}.")
