@@ -129,6 +129,10 @@ MISTAKES = {
                   "log(sum_j exp(s_j)) - s_{y_i}, with the log around the sum.",
     "loss_sign": "the loss has the wrong sign: it is -log(p_{y_i}), which is never "
                  "negative.",
+    "log_of_probability": "the loss is inf when the correct class scores far below the best "
+                          "one: its probability rounds to 0, and log(0) is -inf. Compute "
+                          "-log(p_{y_i}) as log(sum_j exp(s_j)) - s_{y_i} on the shifted "
+                          "scores, which is finite for any scores.",
 }
 
 
@@ -146,6 +150,7 @@ LOOK_AT = {
     "onehot": "the gradient with respect to the scores",
     "no_log": "the loss of each example",
     "loss_sign": "the loss of each example",
+    "log_of_probability": "the loss of each example",
     "sgd_": "the parameter update in train",
     "batch_": "the indices you draw and how you use them",
     "predict_": "the line that computes y_pred",

@@ -40,6 +40,7 @@ PHRASES = {
     "no_log_prob": ["log is missing from the loss"],
     "no_log_sum": ["log is missing from the loss", "log around the sum"],
     "loss_sign": ["loss has the wrong sign"],
+    "log_of_probability": ["probability rounds to 0", "log(sum_j exp(s_j)) - s_{y_i}"],
     "modifies_W": ["changes its input w in place"],
     "modifies_X": ["changes its input x in place"],
 }
@@ -110,7 +111,8 @@ def test_a_mistake_computed_in_float32_is_still_named(mistake):
     assert err.mistake == mistake, str(err)
 
 
-def loop_loss(W, X, y, reg, shift=True, reg_grad=2.0, sign=1.0, onehot=True, average=True):
+def loop_loss(W, X, y, reg, shift=True, reg_grad=2.0, sign=1.0, onehot=True, average=True,
+              log_p=False):
     """A loop-style softmax loss (as a student might write the naive one) with switches."""
     N, C = X.shape[0], W.shape[1]
     loss, dW = 0.0, np.zeros_like(W)
@@ -120,7 +122,7 @@ def loop_loss(W, X, y, reg, shift=True, reg_grad=2.0, sign=1.0, onehot=True, ave
             s = s - np.max(s)
         e = np.exp(s)
         p = e / np.sum(e)
-        loss += -np.log(p[y[i]])
+        loss += -np.log(p[y[i]]) if log_p else np.log(np.sum(e)) - s[y[i]]
         for j in range(C):
             dW[:, j] += sign * (p[j] - (onehot and j == y[i])) * X[i]
     loss = loss / N + reg * np.sum(W * W)
@@ -138,6 +140,7 @@ def loop_loss(W, X, y, reg, shift=True, reg_grad=2.0, sign=1.0, onehot=True, ave
     ({"sign": -1.0}, "grad_sign"),
     ({"onehot": False}, "onehot_missing"),
     ({"average": False}, "grad_not_averaged"),
+    ({"log_p": True}, "log_of_probability"),
 ])
 def test_loops_are_diagnosed_like_arrays(switches, mistake):
     fn = lambda W, X, y, reg: loop_loss(W, X, y, reg, **switches)

@@ -47,6 +47,8 @@ def loss_probes(seed=231, N=5, D=4, C=3, reg=0.25):
     - basic_reg: basic with reg > 0: adds exactly reg * sum(W**2).
     - large: every score near 1000: exp overflows without a shift.
     - ragged: some rows near 1000, others near 0: one global shift underflows.
+    - far_label: some correct classes score 1000 below the others: their
+      probability underflows to 0, and -log(0) is inf.
     - basic_reg_float32: basic_reg in float32.
     """
     rng = np.random.default_rng(seed)
@@ -61,6 +63,11 @@ def loss_probes(seed=231, N=5, D=4, C=3, reg=0.25):
     X_big[:, 0] = 1.0
     X_ragged = X.copy()
     X_ragged[:, 0] = [1.0 if i % 2 == 0 else 0.0 for i in range(N)]
+    W_far = W.copy()
+    W_far[0] = 0.0
+    W_far[0, 1] = -1000.0                 # class 1 scores 1000 below the others
+    y_far = y.copy()
+    y_far[1::2] = 1
     def probe(name, W, X, y, reg, about, **kw):
         about = (f"W {W.shape}, X {X.shape}, y {y.shape}, reg = {reg}"
                  + (f"; {about}" if about else ""))
@@ -75,6 +82,8 @@ def loss_probes(seed=231, N=5, D=4, C=3, reg=0.25):
         probe("large", W_big, X_big, y, 0.0, "every score near 1000"),
         probe("ragged", W_big, X_ragged, y, 0.0,
               "the scores of some rows near 1000, of the others near 0"),
+        probe("far_label", W_far, X_big, y_far, 0.0,
+              "some correct classes score 1000 below the best class"),
         probe("basic_reg_float32", W.astype(np.float32), X.astype(np.float32), y, reg,
               "float32 arrays, as the notebook's data", dtype="float32",
               same_as="basic_reg"),

@@ -25,7 +25,8 @@ def softmax_loss_variant(W, X, y, reg, *, shift="row", log=True, loss_sign=1.0,
     With the defaults it computes what the solution computes. Inputs and
     outputs are those of softmax_loss_vectorized; the keywords are:
     - shift: "row" (each row's own max), "global" (one max for all rows) or None.
-    - log: False drops the log: "prob" gives -p_y, "sum" gives sum_j e^s_j - s_y.
+    - log: "prob" gives -p_y and "sum" gives sum_j e^s_j - s_y (the log missing);
+      "of_probability" gives -log(p_y), inf where p_y underflows to 0.
     - loss_sign: -1 gives mean(log p_y) instead of -mean(log p_y).
     - average_loss, average_grad: False sums over the minibatch instead.
     - grad_sign: -1 flips the data part of the gradient.
@@ -52,6 +53,8 @@ def softmax_loss_variant(W, X, y, reg, *, shift="row", log=True, loss_sign=1.0,
             per_example = -P[rows, y]
         elif log == "sum":
             per_example = sum_exp[:, 0] - scores[rows, y]
+        elif log == "of_probability":
+            per_example = -np.log(P[rows, y])
         else:
             raise ValueError(f"unknown log variant {log!r}")
         data_loss = loss_sign * per_example.sum()
@@ -113,6 +116,7 @@ LOSS_MISTAKES = {
     "no_log_prob": _variant(log="prob"),
     "no_log_sum": _variant(log="sum"),
     "loss_sign": _variant(loss_sign=-1.0),
+    "log_of_probability": _variant(log="of_probability"),
     "modifies_W": _variant(modify="W"),
     "modifies_X": _variant(modify="X"),
 }
