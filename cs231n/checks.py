@@ -11,14 +11,19 @@ A check returns None when everything it tried was right, and otherwise raises
 CheckFailed (an AssertionError) whose message names the likely mistake and the
 place to look. Use them in the notebook like this:
 
-    from cs231n.checks import check_softmax_loss
+    from cs231n.checks import (check_predict, check_sample_batch, check_softmax_loss,
+                               check_train)
     check_softmax_loss(softmax_loss_naive, name="softmax_loss_naive")
+    check_softmax_loss(softmax_loss_vectorized, name="softmax_loss_vectorized")
+    check_sample_batch(Softmax().sample_batch)
+    check_train(Softmax)
+    check_predict(Softmax)
 
 The checks:
 - check_softmax_loss(loss_fn, name="softmax_loss_naive", data=None)
-- check_sample_batch(sample_batch, name="sample_batch")
-- check_train(make_classifier)
-- check_predict(make_classifier, data=None)
+- check_sample_batch(sample_batch, name="sample_batch", N=12, D=3, batch_size=5, seed=0)
+- check_train(make_classifier, seed=0)
+- check_predict(make_classifier, data=None, seed=0)
 
 They touch your code only through these calls, with numpy arrays, Python
 floats and ints, and numpy Generators as arguments:
@@ -37,6 +42,13 @@ run_loss_probes(loss_fn, name, data) -> results, then
 diagnose_loss(results, data, name, numerical_gradient=None). CheckFailed has
 the attributes mistake (a key of MISTAKES, or a short word such as
 "not_implemented", "raised", "output" or "wrong") and function.
+
+The data file holds {"format": DATA_FORMAT, "sha256": content_hash(content),
+"content": {"loss": {"probes": [...], "fingerprints": {probe name: {"correct"
+or a mistake: {"loss": number, "dW": rows}}}}, "predict": {"probes": [...],
+"fingerprints": {probe name: {"correct" or a mistake: labels}}}}}, where null
+stands for "not finite". It is generated, never edited: load_check_data()
+refuses a file of another format or whose checksum does not match.
 """
 import hashlib
 import json
