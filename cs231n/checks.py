@@ -50,6 +50,7 @@ or a mistake: {"loss": number, "dW": rows}}}}, "predict": {"probes": [...],
 stands for "not finite". It is generated, never edited: load_check_data()
 refuses a file of another format or whose checksum does not match.
 """
+import copy
 import hashlib
 import json
 import os
@@ -216,7 +217,7 @@ def load_check_data(path=None):
             f"cannot read the checks' data file {path} ({e}). It comes with the assignment "
             f"next to cs231n/checks.py: restore it from your copy of the assignment. "
             f"{regenerate}.") from None
-    data = _loaded[key]
+    data = copy.deepcopy(_loaded[key])   # callers may change their copy freely
     if not isinstance(data, dict) or data.get("format") != DATA_FORMAT:
         found = data.get("format") if isinstance(data, dict) else None
         raise CheckDataError(

@@ -1,6 +1,8 @@
 """The diagnosing checks: each known mistake is named, the solution gets no hint."""
 import ast
 import json
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -351,6 +353,20 @@ def test_write_and_check_from_the_command_line(tmp_path, capsys):
     out.write_text(out.read_text().replace("0.", "0.1", 1))
     assert fingerprints.main(["--check", str(out)]) == 1
     assert "out of date" in capsys.readouterr().err
+
+
+def test_the_module_runs_as_a_command_from_the_repository():
+    r = subprocess.run([sys.executable, "-m", "instructor.checks.fingerprints", "--check",
+                        "cs231n/check_data.json"], cwd=REPO, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "is current" in r.stdout
+
+
+def test_changing_loaded_data_does_not_change_the_next_load():
+    data = checks.load_check_data()
+    data["content"]["loss"]["probes"].clear()
+    assert checks.load_check_data()["content"]["loss"]["probes"]
 
 
 @pytest.mark.parametrize("change, phrase", [
