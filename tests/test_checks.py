@@ -355,6 +355,11 @@ def test_write_and_check_from_the_command_line(tmp_path, capsys):
     assert "out of date" in capsys.readouterr().err
 
 
+def test_the_shipped_predict_probe_tells_mistakes_apart():
+    for probe in fingerprints.predict_probes():
+        assert fingerprints.telling_predict_probe(np.array(probe["W"]), np.array(probe["X"]))
+
+
 def test_the_module_runs_as_a_command_from_the_repository():
     r = subprocess.run([sys.executable, "-m", "instructor.checks.fingerprints", "--check",
                         "cs231n/check_data.json"], cwd=REPO, capture_output=True, text=True,

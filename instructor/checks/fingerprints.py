@@ -33,14 +33,28 @@ FINGERPRINT_DIGITS = 10
 NOISE_FLOOR = 1e-12
 
 
+# The shipped probes, in eighths. Written out rather than drawn from a seeded
+# generator, whose stream may change between numpy releases: the data file
+# must come out the same with any numpy the requirements allow.
+SHIPPED_LOSS_W8 = [[-5, 1, -7], [6, 0, -6], [-6, -2, -7], [1, 6, -1]]
+SHIPPED_LOSS_X8 = [[13, 4, 14, -12], [-2, 14, 16, -10], [7, -3, -5, 12],
+                   [-16, -10, -12, -9], [-11, 13, -9, 3]]
+SHIPPED_PREDICT_W8 = [[4, 3, -2], [5, -5, -1], [8, -1, 6], [-3, 1, 7]]
+SHIPPED_PREDICT_X8 = [[-3, 10, -13, -3], [-10, -11, -9, 1], [-16, -6, 6, 14],
+                      [5, -8, 15, -6], [-11, -5, 11, -4], [10, 4, 2, -4]]
+
+
 def _grid(rng, shape, low, high):
     """Random multiples of 1/8 in [low, high]."""
     return rng.integers(int(low * 8), int(high * 8) + 1, size=shape) / 8.0
 
 
-def loss_probes(seed=231, N=5, D=4, C=3, reg=0.25):
+def loss_probes(seed=None, N=5, D=4, C=3, reg=0.25):
     """
     The probe inputs of the loss checks, as a list of dicts (see cs231n/checks.py).
+
+    With seed None, W and X are the shipped ones (N, D, C = 5, 4, 3); with a
+    seed they are drawn, of any size (for checks that are not shipped).
 
     - basic: moderate scores, reg = 0: the data part alone.
     - doubled: basic with every row twice: an average does not change.
@@ -51,9 +65,13 @@ def loss_probes(seed=231, N=5, D=4, C=3, reg=0.25):
       probability underflows to 0, and -log(0) is inf.
     - basic_reg_float32: basic_reg in float32.
     """
-    rng = np.random.default_rng(seed)
-    W = _grid(rng, (D, C), -1, 1)
-    X = _grid(rng, (N, D), -2, 2)
+    if seed is None:
+        W, X = np.array(SHIPPED_LOSS_W8) / 8.0, np.array(SHIPPED_LOSS_X8) / 8.0
+        N, D, C = X.shape[0], X.shape[1], W.shape[1]
+    else:
+        rng = np.random.default_rng(seed)
+        W = _grid(rng, (D, C), -1, 1)
+        X = _grid(rng, (N, D), -2, 2)
     # Labels repeat and one class never occurs: subtracting 1 at the columns of all
     # labels (P[:, y] -= 1) then differs from subtracting it at every class.
     y = np.where(np.arange(N) % 3 == 1, C - 1, 0)       # [0, C-1, 0, 0, C-1, ...]
@@ -90,18 +108,28 @@ def loss_probes(seed=231, N=5, D=4, C=3, reg=0.25):
     ]
 
 
-def predict_probes(seed=232, N=6, D=4, C=3):
-    """Probe inputs of the predict check: N, D and C all differ, no ties."""
+def predict_probes(seed=None, N=6, D=4, C=3):
+    """Probe inputs of the predict check: N, D and C all differ, no ties.
+    With seed None the shipped ones, else drawn with that seed."""
+    if seed is None:
+        W, X = np.array(SHIPPED_PREDICT_W8) / 8.0, np.array(SHIPPED_PREDICT_X8) / 8.0
+        return [dict(name="basic", W=W.tolist(), X=X.tolist())]
     rng = np.random.default_rng(seed)
     while True:
         W = _grid(rng, (D, C), -1, 1)
         X = _grid(rng, (N, D), -2, 2)
-        S = np.sort(X @ W, axis=1)
-        best = np.argmax(X @ W, axis=1)
-        if (np.all(np.diff(S, axis=1) > 0.1) and len(set(best.tolist())) == C
-                and np.any(best != np.argmin(X @ W, axis=1))):
-            break
-    return [dict(name="basic", W=W.tolist(), X=X.tolist())]
+        if telling_predict_probe(W, X):
+            return [dict(name="basic", W=W.tolist(), X=X.tolist())]
+
+
+def telling_predict_probe(W, X):
+    """Can a predict probe tell the mistakes apart? No near ties among the scores,
+    every class predicted somewhere, N, D and C all different."""
+    scores = X @ W
+    best = np.argmax(scores, axis=1)
+    return (len({X.shape[0], X.shape[1], W.shape[1]}) == 3
+            and bool(np.all(np.diff(np.sort(scores, axis=1), axis=1) > 0.1))
+            and len(set(best.tolist())) == W.shape[1])
 
 
 def _round(x):
