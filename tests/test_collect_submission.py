@@ -22,6 +22,7 @@ STUDENT_FILES = [
     "cs231n/prefetch.py",
     "cs231n/vis_utils.py",
     "cs231n/sweep.py",
+    "cs231n/checks.py",
 ]
 EXTRA_PY = "cs231n/classifiers/helpers.py"   # any other .py in cs231n/ goes in too
 EXPECTED = sorted(["softmax.ipynb", *STUDENT_FILES, EXTRA_PY])

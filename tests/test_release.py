@@ -26,7 +26,7 @@ EXPECTED_FILES = sorted([
     "README.md", "collectSubmission.sh", "get_datasets.sh", "requirements.txt", "softmax.ipynb",
     "datasets/README.md", "datasets/.gitignore",
     "cs231n/__init__.py", "cs231n/data_utils.py", "cs231n/gradient_check.py", "cs231n/prefetch.py",
-    "cs231n/sweep.py",
+    "cs231n/sweep.py", "cs231n/checks.py",
     "cs231n/vis_utils.py", "cs231n/classifiers/__init__.py", *STUDENT_PY,
 ])
 
