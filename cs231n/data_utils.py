@@ -10,10 +10,8 @@ datasets/cifar-10-batches-py next to the cs231n package. get_datasets.sh puts
 it there.
 """
 import codecs
-import ctypes
 import os
 import pickle
-import sys
 
 import numpy as np
 
@@ -87,40 +85,11 @@ def _to_hwc(rows):
     return rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
 
 
-def _load_malloc_trim():
-    """glibc's malloc_trim, or None where there is no such function (macOS, musl, Windows)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        trim = ctypes.CDLL(None).malloc_trim   # the C library this process already uses
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return trim
-
-
-_MALLOC_TRIM = _load_malloc_trim()
-
-
-def _release_freed_memory():
-    """Hand memory that has been freed back to the operating system.
-
-    A raw batch (30 MB) and the transient copies pickle makes of it live on
-    glibc's heap, and glibc keeps freed heap memory for reuse instead of
-    returning it. The large output arrays are allocated separately (mmap), so
-    they never reuse it: without this, every batch already converted would
-    still count in the process's memory until it exits.
-    """
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
-
-
 def _read_batches(root, names):
     """[(data, labels)] of the named batch files, the raw uint8 rows (see _read_batch)."""
     batches = []
     for name in names:
         batches.append(_read_batch(os.path.join(root, name)))
-        _release_freed_memory()   # the unpickler's transient copies of this batch
     return batches
 
 
@@ -150,7 +119,6 @@ def _stack_hwc(batches):
         Y[start:start + labels.shape[0]] = labels
         start += labels.shape[0]
         del data, labels
-        _release_freed_memory()
     return X, Y
 
 
@@ -212,7 +180,6 @@ def _fill(batches, dest, mean=None, chunk=512):
             if filled == X.shape[0]:
                 t, filled = t + 1, 0
         del data, labels
-        _release_freed_memory()
 
 
 def _pixel_sums(batches, n):
@@ -301,7 +268,6 @@ def get_CIFAR10_data(num_training=None, num_validation=None, num_test=None, num_
     y_val = np.empty(num_validation, dtype=np.int64)
     _fill(train, [(X_train, y_train), (X_val, y_val)], mean)
     del train                        # what is left of it: images beyond the splits
-    _release_freed_memory()
 
     test = _read_batches(root, [TEST_FILE])
     n_test_all = test[0][1].shape[0]
@@ -322,3 +288,54 @@ def get_CIFAR10_data(num_training=None, num_validation=None, num_test=None, num_
         "X_dev": X_train[dev_idx], "y_dev": y_train[dev_idx],
         "mean_image": mean_image.reshape(32, 32, 3),
     }
+
+
+def check_training_data(X, y):
+    """
+    Check a training set before SGD runs on it, with a clear error if it cannot be one.
+
+    Inputs:
+    - X: array-like of shape (N, D), floats.
+    - y: array-like of shape (N,), integer labels >= 0.
+
+    Returns (X, y) as numpy arrays (no copy when they already are).
+    """
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array (N, D), got shape {X.shape}")
+    if not np.issubdtype(X.dtype, np.floating):
+        raise TypeError(f"X must hold floats (float32 or float64), got {X.dtype}; "
+                        "preprocess it with get_CIFAR10_data or X.astype(np.float32)")
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
+    if X.shape[0] == 0:
+        raise ValueError("the training set is empty")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+        raise ValueError("labels y must be non-negative integers")
+    return X, y
+
+
+def check_minibatch(batch, dim):
+    """
+    Check what LinearClassifier.sample_batch returned, so that a mistake there
+    is reported where it is made rather than deep inside the loss.
+
+    Inputs:
+    - batch: the return value of sample_batch, expected (X_batch, y_batch).
+    - dim: D, the number of columns of the training data.
+
+    Returns (X_batch, y_batch) unchanged.
+    """
+    if not (isinstance(batch, tuple) and len(batch) == 2):
+        raise TypeError("sample_batch must return a tuple (X_batch, y_batch)")
+    X_batch, y_batch = batch
+    if X_batch is None or y_batch is None:
+        raise TypeError("sample_batch returned None for X_batch or y_batch: "
+                        "fill in its TODO in linear_classifier.py")
+    if (np.ndim(X_batch) != 2 or np.shape(X_batch)[1] != dim
+            or np.shape(y_batch) != (np.shape(X_batch)[0],)):
+        raise ValueError(f"sample_batch must return X_batch of shape (batch_size, {dim}) "
+                         f"and y_batch of shape (batch_size,); got {np.shape(X_batch)} "
+                         f"and {np.shape(y_batch)}")
+    return X_batch, y_batch

@@ -19,7 +19,7 @@ def test_quick_benchmark_prints_the_table(synthetic_cifar):
     header = next(line for line in out.splitlines() if line.startswith("#"))
     for column in ["measurement", "measured", "reference (same run)", "ratio", "target"]:
         assert column in header
-    for row in ["loss+grad, N=", "naive loss", "SGD run", "sequential loop",
+    for row in ["loss+grad, N=", "naive loss", "SGD run", "plain sweep",
                 "best val / test accuracy", "get_CIFAR10_data()", "peak RSS"]:
         assert row in out, f"row {row!r} missing from the table:\n{out}"
     assert "BLAS:" in out and "CPU:" in out

@@ -19,9 +19,7 @@ STUDENT_FILES = [
     "cs231n/classifiers/linear_classifier.py",
     "cs231n/data_utils.py",
     "cs231n/gradient_check.py",
-    "cs231n/prefetch.py",
     "cs231n/vis_utils.py",
-    "cs231n/sweep.py",
     "cs231n/checks.py",
 ]
 EXTRA_PY = "cs231n/classifiers/helpers.py"   # any other .py in cs231n/ goes in too

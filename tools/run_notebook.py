@@ -5,6 +5,13 @@
 Writes OUT/<name>.executed.ipynb and OUT/<name>.html (the committed notebook is
 left untouched), prints how long each section took, and the accuracies that the
 notebook printed on its "Final:" line. Exits non-zero if a cell fails.
+
+The kernel runs with one BLAS thread unless --blas-threads says otherwise. The
+notebook's SGD steps multiply a (200, 3073) minibatch by (3073, 10) weights:
+a second BLAS thread saves a little on an idle machine, but whenever another
+process holds a core, every one of the thousands of small products waits for the
+descheduled thread, and training becomes several times slower (see
+tools/BENCHMARKS.md). The notebook itself leaves BLAS alone.
 """
 import argparse
 import os
@@ -15,6 +22,11 @@ import time
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+
+# What OpenBLAS, MKL, BLIS and OpenMP read for their number of threads.
+BLAS_THREAD_VARIABLES = ["OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+                         "OMP_NUM_THREADS"]
 
 
 def section_times(nb):
@@ -41,7 +53,14 @@ def main():
     ap.add_argument("notebook")
     ap.add_argument("--out", default="build/run")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    ap.add_argument("--blas-threads", type=int, default=1,
+                    help="BLAS threads in the kernel (0: the library's default)")
     args = ap.parse_args()
+    if args.blas_threads < 0:
+        ap.error("--blas-threads must be >= 0")
+    if args.blas_threads:                  # the kernel inherits this environment
+        for var in BLAS_THREAD_VARIABLES:
+            os.environ[var] = str(args.blas_threads)
 
     nb = nbformat.read(args.notebook, as_version=4)
     os.makedirs(args.out, exist_ok=True)

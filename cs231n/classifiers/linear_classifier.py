@@ -2,24 +2,10 @@
 
 Shapes: N examples, D input dimensions (bias column included), C classes.
 """
-import contextlib
-
 import numpy as np
 
-from ..prefetch import prefetched
+from ..data_utils import check_minibatch, check_training_data
 from .softmax import softmax_loss_vectorized
-
-try:  # optional: lets train() run its small matrix products on one BLAS thread
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover
-    threadpool_limits = None
-
-# Matrix products of at most this many multiply-adds run on one BLAS thread in
-# train(). A (200, 3073) minibatch times (3073, 10) weights is 6e6: a fraction
-# of a millisecond, which a second thread shortens a little on an idle machine
-# but stretches many times over whenever another process has that core, since
-# BLAS then waits for its descheduled thread at every product.
-_SMALL_PRODUCT = 2 ** 24
 
 
 class LinearClassifier:
@@ -36,7 +22,7 @@ class LinearClassifier:
         self.seed = seed
 
     def train(self, X, y, learning_rate=1e-3, reg=1e-5, num_iters=100,
-              batch_size=200, verbose=False, *, warm_start=False):
+              batch_size=200, verbose=False):
         """
         Train this linear classifier using stochastic gradient descent.
 
@@ -50,52 +36,45 @@ class LinearClassifier:
         - num_iters: (integer) number of steps to take when optimizing
         - batch_size: (integer) number of training examples to use at each step.
         - verbose: (boolean) If true, print progress during optimization.
-        - warm_start: (boolean) If true and the classifier already has weights of
-          the right shape, continue from them. By default every call starts
-          from fresh small random weights, so that reusing one object for
-          several settings (as in a hyperparameter sweep) never silently
-          carries weights over from an earlier run.
+
+        Every call starts from fresh small random weights, so reusing one object
+        for several settings never carries weights over from an earlier run.
 
         Returns:
         - loss_history: A list of num_iters floats, the loss at each iteration.
         """
-        X, y = _check_data(X, y)
-        dim = X.shape[1]
+        X, y = check_training_data(X, y)
         if num_iters < 0 or batch_size < 1:
             raise ValueError(f"need num_iters >= 0 and batch_size >= 1, got "
                              f"{num_iters} and {batch_size}")
-        # Classes are 0..C-1; the largest label tells us C.
-        num_classes = int(y.max()) + 1
+        num_train, dim = X.shape
+        num_classes = int(y.max()) + 1  # assume y takes values 0...K-1 where K is number of classes
+        # One generator for the initial weights and every minibatch: with a
+        # seed, the whole run repeats exactly.
         rng = np.random.default_rng(self.seed)
-        if not (warm_start and self.W is not None and self.W.shape == (dim, num_classes)):
-            # Weights in the data's floating dtype: float32 data trains in float32.
-            self.W = (0.001 * rng.standard_normal((dim, num_classes))).astype(X.dtype)
+        # Weights in the data's floating dtype: float32 data trains in float32.
+        self.W = (0.001 * rng.standard_normal((dim, num_classes))).astype(X.dtype)
 
+        # Run stochastic gradient descent to optimize W
         loss_history = []
-        # The next minibatch is drawn by another thread while this one computes
-        # the current step (see cs231n/prefetch.py): gathering random rows from
-        # memory then costs almost nothing. sample_batch is the only user of rng
-        # from here on, so a seeded run still repeats exactly.
-        batches = prefetched(lambda: self._checked_batch(X, y, batch_size, rng), num_iters)
-        # BLAS on one thread for minibatch-sized products (see _SMALL_PRODUCT).
-        with _blas_threads(_minibatch_blas_threads(batch_size, dim, num_classes)), \
-                contextlib.closing(batches):
-            for it, (X_batch, y_batch) in enumerate(batches):
-                # evaluate loss and gradient
-                loss, grad = self.loss(X_batch, y_batch, reg)
-                loss_history.append(loss)
+        for it in range(num_iters):
+            X_batch, y_batch = check_minibatch(self.sample_batch(X, y, batch_size, rng), dim)
 
-                # perform parameter update
-                #########################################################################
-                # TODO:                                                                 #
-                # Update the weights using the gradient and the learning rate.          #
-                #########################################################################
-                ### BEGIN SOLUTION
-                self.W -= learning_rate * grad
-                ### END SOLUTION
+            # evaluate loss and gradient
+            loss, grad = self.loss(X_batch, y_batch, reg)
+            loss_history.append(loss)
 
-                if verbose and it % 100 == 0:
-                    print(f"iteration {it} / {num_iters}: loss {loss:f}")
+            # perform parameter update
+            #########################################################################
+            # TODO:                                                                 #
+            # Update the weights using the gradient and the learning rate.          #
+            #########################################################################
+            ### BEGIN SOLUTION
+            self.W -= learning_rate * grad
+            ### END SOLUTION
+
+            if verbose and it % 100 == 0:
+                print(f"iteration {it} / {num_iters}: loss {loss:f}")
 
         return loss_history
 
@@ -134,22 +113,6 @@ class LinearClassifier:
         y_batch = y[idx]
         ### END SOLUTION
 
-        return X_batch, y_batch
-
-    def _checked_batch(self, X, y, batch_size, rng):
-        """sample_batch, with a clear error when what it returns cannot be a minibatch."""
-        batch = self.sample_batch(X, y, batch_size, rng)
-        if not (isinstance(batch, tuple) and len(batch) == 2):
-            raise TypeError("sample_batch must return a tuple (X_batch, y_batch)")
-        X_batch, y_batch = batch
-        if X_batch is None or y_batch is None:
-            raise TypeError("sample_batch returned None for X_batch or y_batch: "
-                            "fill in its TODO in linear_classifier.py")
-        if (np.ndim(X_batch) != 2 or np.shape(X_batch)[1] != X.shape[1]
-                or np.shape(y_batch) != (np.shape(X_batch)[0],)):
-            raise ValueError(f"sample_batch must return X_batch of shape (batch_size, "
-                             f"{X.shape[1]}) and y_batch of shape (batch_size,); got "
-                             f"{np.shape(X_batch)} and {np.shape(y_batch)}")
         return X_batch, y_batch
 
     def predict(self, X):
@@ -205,35 +168,3 @@ class Softmax(LinearClassifier):
     def loss(self, X_batch, y_batch, reg):
         return softmax_loss_vectorized(self.W, X_batch, y_batch, reg)
 
-
-def _minibatch_blas_threads(batch_size, dim, num_classes):
-    """BLAS threads for the products of one SGD step: 1 for small ones, else None
-    (BLAS as configured), also None without threadpoolctl."""
-    if threadpool_limits is None or batch_size * dim * num_classes > _SMALL_PRODUCT:
-        return None
-    return 1
-
-
-def _blas_threads(threads):
-    """A context in which BLAS uses at most `threads` threads (None: unchanged)."""
-    if threads is None:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=threads, user_api="blas")
-
-
-def _check_data(X, y):
-    """Validate a training set and return it as arrays (no copy when possible)."""
-    X = np.asarray(X)
-    y = np.asarray(y)
-    if X.ndim != 2:
-        raise ValueError(f"X must be a 2-D array (N, D), got shape {X.shape}")
-    if not np.issubdtype(X.dtype, np.floating):
-        raise TypeError(f"X must hold floats (float32 or float64), got {X.dtype}; "
-                        "preprocess it with get_CIFAR10_data or X.astype(np.float32)")
-    if y.shape != (X.shape[0],):
-        raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
-    if X.shape[0] == 0:
-        raise ValueError("the training set is empty")
-    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
-        raise ValueError("labels y must be non-negative integers")
-    return X, y
