@@ -1,11 +1,11 @@
 """Benchmark the softmax assignment against its hardware floors and print one table.
 
     make bench                             # everything except scikit-learn (several minutes)
-    python tools/bench.py                  # the same
-    python tools/bench.py --sklearn        # also scikit-learn's LogisticRegression (minutes more)
-    python tools/bench.py --quick          # small data, few repeats: a smoke test, seconds
-    python tools/bench.py --only loss,sgd  # rows: loss naive sgd busy sweep load notebook grading sklearn
-    CIFAR10_DIR=/data/cifar-10-batches-py python tools/bench.py
+    python -m tools.bench                  # the same
+    python -m tools.bench --sklearn        # also scikit-learn's LogisticRegression (minutes more)
+    python -m tools.bench --quick          # small data, few repeats: a smoke test, seconds
+    python -m tools.bench --only loss,sgd  # rows: loss naive sgd busy sweep load notebook grading sklearn
+    CIFAR10_DIR=/data/cifar-10-batches-py python -m tools.bench
 
 The data is what cs231n.data_utils.get_CIFAR10_data loads ($CIFAR10_DIR, or
 datasets/cifar-10-batches-py). Every time is the median of --repeats runs after
@@ -28,7 +28,6 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
@@ -311,7 +310,6 @@ def row_sweep(t, data, iters, lrs, regs):
 
 LOADER_PROBE = r"""
 import json, resource, sys, time
-sys.path.insert(0, sys.argv[1])
 import numpy as np
 from cs231n.data_utils import get_CIFAR10_data
 
@@ -340,7 +338,7 @@ def row_load(t, repeats):
     """5: loading and preprocessing, each run in a fresh process."""
     runs = []
     for _ in range(max(1, repeats)):
-        out = subprocess.run([sys.executable, "-c", LOADER_PROBE, ROOT], check=True,
+        out = subprocess.run([sys.executable, "-c", LOADER_PROBE], cwd=ROOT, check=True,
                              capture_output=True, text=True).stdout
         runs.append(json.loads(out.strip().splitlines()[-1]))
     MB = 2 ** 20
@@ -375,9 +373,9 @@ def row_notebook(t):
 
 
 def _tool(*args, **kw):
-    """Run one of the instructor's scripts; (seconds, CompletedProcess)."""
+    """Run `python -m instructor COMMAND ...`; (seconds, CompletedProcess)."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "instructor", args[0]), *args[1:]],
+    proc = subprocess.run([sys.executable, "-m", "instructor", *args], cwd=ROOT,
                           capture_output=True, text=True, **kw)
     return time.perf_counter() - t0, proc
 
@@ -389,14 +387,14 @@ def row_grading(t, handins=4):
     cores = prefetch.usable_cpus()
     with tempfile.TemporaryDirectory(prefix="softmax-bench-") as tmp:
         dist = os.path.join(tmp, "dist")
-        seconds, proc = _tool("release.py", "--out", dist)
+        seconds, proc = _tool("release", "--out", dist)
         if proc.returncode != 0:
             t.add("7", "make release", "FAILED", proc.stderr.strip().splitlines()[-1:])
             return
         t.add("7 release", "make release (nbgrader generate_assignment, leak scan)",
               fmt_time(seconds))
         solved = os.path.join(tmp, "solved.zip")
-        _, proc = _tool("solved_handin.py", dist, solved)
+        _, proc = _tool("solved-handin", dist, solved)
         if proc.returncode != 0:
             t.add("7", "solved hand-in", "FAILED", proc.stderr.strip()[-200:])
             return
@@ -408,7 +406,7 @@ def row_grading(t, handins=4):
         times = {}
         for name, folder, jobs in [("one", one, 1), ("many1", many, 1), ("manyN", many, cores)]:
             out = os.path.join(tmp, f"out-{name}")
-            times[name], proc = _tool("autograde.py", folder, "--out", out, "--jobs", str(jobs),
+            times[name], proc = _tool("autograde", folder, "--out", out, "--jobs", str(jobs),
                                       env=env)
             full = proc.returncode == 0 and _all_full_marks(os.path.join(out, "grades.csv"))
             if not full:

@@ -1,6 +1,6 @@
 """Build the student release of the softmax assignment.
 
-    python instructor/release.py [--out dist]        (or: make release)
+    python -m instructor release [--out dist]        (or: make release)
 
 Writes OUT/softmax/ and OUT/softmax.zip (the same folder, zipped) with
 
@@ -8,20 +8,21 @@ Writes OUT/softmax/ and OUT/softmax.zip (the same folder, zipped) with
                          read-only cells locked (checksums), outputs cleared
     cs231n/              the package, solution regions of the .py files replaced by stubs
     datasets/            empty but for its README.md and .gitignore
-    get_datasets.sh, requirements.txt, collectSubmission.sh, README.md (for students)
+    get_datasets.sh, requirements.txt, collectSubmission.sh
+    every file of instructor/data/release/ (README.md and nbgrader_config.py for
+                         students, ...), copied into the release's root
 
 The notebook goes through real `nbgrader generate_assignment`, in a temporary
-course folder with instructor/nbgrader_config.py. nbgrader copies other files
-as they are, so the .py files are stripped here (strip_solutions.py) before it
-runs. The result is then searched for any solution or hidden-test text
-(leaks.py) and refused if some is found.
+course folder with instructor/data/nbgrader_config.py. nbgrader copies other
+files as they are, so the .py files are stripped here (markers.strip_solutions)
+before it runs. The result is then searched for any solution or hidden-test
+text (leaks.py) and refused if some is found.
 
 Everything is built in a temporary folder inside OUT and moved into place at
 the end: on any error (a source notebook that is not valid JSON, unbalanced
 solution markers, ...) the command prints what is wrong, exits non-zero and
 leaves OUT as it was.
 """
-import argparse
 import json
 import os
 import shutil
@@ -31,10 +32,11 @@ import sys
 import tempfile
 import zipfile
 
-from assignment import (ASSIGNMENT_ID, NBGRADER_CONFIG, NOTEBOOK, RELEASE_EXTRAS, REPO_ROOT,
-                        STUDENT_README, load_nbgrader_config, package_sources)
-from leaks import find_leaks, source_secrets
-from strip_solutions import STUB, MarkerError, strip_solutions
+from instructor.assignment import (ASSIGNMENT_ID, NBGRADER_CONFIG, NOTEBOOK, RELEASE_DATA_DIR,
+                                   RELEASE_EXTRAS, REPO_ROOT, load_nbgrader_config,
+                                   package_sources)
+from instructor.markers import STUB, MarkerError, strip_solutions
+from instructor.release.leaks import find_leaks, source_secrets
 
 
 class ReleaseError(RuntimeError):
@@ -49,13 +51,32 @@ def check_config(with_solutions):
     excluded = list(cfg.Autograde.exclude_overwriting.get(ASSIGNMENT_ID, []))
     if sorted(excluded) != sorted(with_solutions):
         raise ReleaseError(
-            "instructor/nbgrader_config.py: Autograde.exclude_overwriting must list exactly the "
+            "instructor/data/nbgrader_config.py: Autograde.exclude_overwriting must list exactly the "
             f"files with solution regions, {sorted(with_solutions)}; it lists {sorted(excluded)}")
     stub, expected = cfg.ClearSolutions.code_stub.get("python"), "\n".join(STUB)
     if stub != expected:
-        raise ReleaseError(f"instructor/nbgrader_config.py: ClearSolutions.code_stub is {stub!r}, "
-                           f"but the .py files get {expected!r} (strip_solutions.STUB): "
+        raise ReleaseError(f"instructor/data/nbgrader_config.py: ClearSolutions.code_stub is "
+                           f"{stub!r}, but the .py files get {expected!r} (markers.STUB): "
                            "make them the same")
+
+
+def check_student_config():
+    """Fail clearly unless the students' nbgrader_config.py (their Validate button) allows
+    what the grader allows: the same time per cell and the same ignored stderr output."""
+    from traitlets.config.loader import PyFileConfigLoader
+    path = os.path.join(RELEASE_DATA_DIR, "nbgrader_config.py")
+    if not os.path.isfile(path):
+        raise ReleaseError("instructor/data/release/nbgrader_config.py is missing: without it "
+                           "the students' Validate button allows only nbgrader's 30 s per cell")
+    theirs = PyFileConfigLoader(os.path.basename(path), path=RELEASE_DATA_DIR).load_config()
+    ours = load_nbgrader_config()
+    for section, name in [("Execute", "timeout"), ("IgnorePattern", "enabled"),
+                          ("IgnorePattern", "pattern")]:
+        mine, yours = ours[section].get(name), theirs[section].get(name)
+        if mine != yours:
+            raise ReleaseError(f"instructor/data/release/nbgrader_config.py: {section}.{name} is "
+                               f"{yours!r}, but the grader's (instructor/data/nbgrader_config.py) "
+                               f"is {mine!r}: make them the same")
 
 
 def check_notebook(path):
@@ -134,6 +155,7 @@ def make_course(course, repo_root=REPO_ROOT):
     check_notebook(notebook)
     files, with_solutions = stripped_package(repo_root)
     check_config(with_solutions)
+    check_student_config()
     source = os.path.join(course, "source", ASSIGNMENT_ID)
     os.makedirs(source)
     shutil.copy(NBGRADER_CONFIG, os.path.join(course, "nbgrader_config.py"))
@@ -160,7 +182,13 @@ def build(stage_root, repo_root=REPO_ROOT):
             raise ReleaseError(f"{rel} is missing from the repository")
         os.makedirs(os.path.dirname(os.path.join(release, rel)), exist_ok=True)
         shutil.copy2(src, os.path.join(release, rel))
-    shutil.copy(STUDENT_README, os.path.join(release, "README.md"))
+    for name in sorted(os.listdir(RELEASE_DATA_DIR)):
+        src = os.path.join(RELEASE_DATA_DIR, name)
+        if os.path.isdir(src):
+            shutil.copytree(src, os.path.join(release, name), dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        elif name != "__pycache__":
+            shutil.copy(src, os.path.join(release, name))
 
     leaks = find_leaks(release, source_secrets(repo_root))
     if leaks:
@@ -181,30 +209,24 @@ def install(stage_root, out):
     return target
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description="Build the student release (folder and zip).")
-    ap.add_argument("--out", default="dist", help="output folder (default: dist)")
-    args = ap.parse_args(argv)
+def main(args):
+    """`python -m instructor release`: args has .out."""
     out = os.path.abspath(args.out)
     try:
         os.makedirs(out, exist_ok=True)
         # Same file system as the result, so the final moves are renames.
         stage = tempfile.mkdtemp(prefix=".release-", dir=out)
     except OSError as e:
-        print(f"release.py: error: cannot write to {out}: {e}", file=sys.stderr)
+        print(f"release: error: cannot write to {out}: {e}", file=sys.stderr)
         return 1
     try:
         build(stage)
         target = install(stage, out)
     except (ReleaseError, OSError) as e:
-        print(f"release.py: error: {e}", file=sys.stderr)
-        print(f"release.py: nothing was written; {out} is unchanged.", file=sys.stderr)
+        print(f"release: error: {e}", file=sys.stderr)
+        print(f"release: nothing was written; {out} is unchanged.", file=sys.stderr)
         return 1
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     print(f"Wrote {target}/ and {target}.zip")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
