@@ -199,6 +199,9 @@ def _num(x):
 
 
 # ---- the batch ----------------------------------------------------------------------
+# The phases of grading one hand-in, in the order they run (grade/one.py times them).
+PHASES = ["process", "imports", "unpack", "prepare", "autograde", "autograde: kernel start",
+          "autograde: cells", "autograde: kernel stop", "scores", "feedback"]
 def make_job(handin, limits, options):
     """The Job of a hand-in: its bytes, or, for a zip over the size limit, None and
     the reason (the zip is never read into memory then)."""
@@ -233,7 +236,8 @@ def save_result(out, result, bundle, roster):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as f:
                 f.write(data)
-    phases = ", ".join(f"{k} {v:.1f} s" for k, v in result.phases.items())
+    phases = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(
+        result.phases.items(), key=lambda kv: PHASES.index(kv[0]) if kv[0] in PHASES else 99))
     write_text(os.path.join(out, "logs", f"{sid}.log"),
                result.log + (f"\n==== time per phase\n{phases}\n" if phases else ""))
     merge_into_gradebook(out, result, bundle.cells, roster)
@@ -314,8 +318,10 @@ def main(args):
         shutil.rmtree(os.path.join(work, "handins"), ignore_errors=True)  # left by a killed run
         # What the kernel must not see (with bubblewrap): the grader's output and
         # other hand-ins, the submissions, the repository with the solutions.
+        started = time.monotonic()
         bundle = make_bundle(work, data_dir,
                              hide=[out, os.path.abspath(args.submissions), REPO_ROOT])
+        print(f"assignment prepared in {time.monotonic() - started:.1f} s", flush=True)
         os.makedirs(bundle.work, exist_ok=True)
         prepare_out(out, bundle.template, bundle.fingerprint)
         roster_path = args.roster or os.path.join(args.submissions, "roster.csv")

@@ -27,7 +27,7 @@ def build_template(work):
     template = os.path.join(work, "template")
     shutil.rmtree(template, ignore_errors=True)
     try:
-        student_files = make_course(template)
+        student_files = make_course(template, in_process=True)
     except ReleaseError as e:
         raise SetupError(f"cannot build the assignment from the source: {e}") from None
     h = hashlib.sha256()
@@ -56,22 +56,38 @@ def grade_cells(template):
     return cells
 
 
-def matplotlib_cache(work):
-    """Build matplotlib's font cache once, for every kernel to copy (saves seconds each)."""
+def start_matplotlib_cache(work):
+    """Start building matplotlib's font cache, once for every kernel to copy (saves
+    seconds each); finish_matplotlib_cache() waits for it. (path, process or None)"""
     path = os.path.join(work, "matplotlib")
-    if not os.path.isdir(path):
-        os.makedirs(path + ".tmp", exist_ok=True)
-        env = dict(os.environ, MPLCONFIGDIR=path + ".tmp", MPLBACKEND="agg")
-        subprocess.run([sys.executable, "-c", "import matplotlib.pyplot"], env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    if os.path.isdir(path):
+        return path, None
+    os.makedirs(path + ".tmp", exist_ok=True)
+    env = dict(os.environ, MPLCONFIGDIR=path + ".tmp", MPLBACKEND="agg")
+    proc = subprocess.Popen([sys.executable, "-c", "import matplotlib.pyplot"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return path, proc
+
+
+def finish_matplotlib_cache(path, proc):
+    if proc is not None:
+        try:
+            proc.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         os.replace(path + ".tmp", path)
     return path
 
 
 def make_bundle(work, data_dir, hide=()):
     """Build the assignment bundle in work (a folder of its own for this batch)."""
-    template, fingerprint, student_files = build_template(work)
+    mpl = start_matplotlib_cache(work)     # meanwhile, the template
+    try:
+        template, fingerprint, student_files = build_template(work)
+    finally:
+        mpl_cache = finish_matplotlib_cache(*mpl)
     return Bundle(template=template, fingerprint=fingerprint, student_files=student_files,
                   cells=grade_cells(template), data_dir=os.path.abspath(data_dir),
-                  work=os.path.join(work, "handins"), mpl_cache=matplotlib_cache(work),
+                  work=os.path.join(work, "handins"), mpl_cache=mpl_cache,
                   hide=[os.path.abspath(p) for p in hide])

@@ -368,6 +368,7 @@ def grade(job, bundle, work, result, phases):
     from instructor.handin.rebuild import rebuild
     from instructor.handin.repair import read_student_notebook, repair_student_file
     from instructor.markers import hidden_lines
+    phases.done("imports")
     sid = job.student_id
     release_dir = os.path.join(bundle.template, "release", ASSIGNMENT_ID)
     course = os.path.join(work, "course")
