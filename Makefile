@@ -1,7 +1,8 @@
 # make run        set up .venv, get CIFAR-10, execute softmax.ipynb headless, print accuracies
 # make test       run the test suite (no network, no data set needed)
 # make release    build the student release into dist/softmax/ and dist/softmax.zip
-# make autograde SUBMISSIONS=<dir of zips> [OUT=build/grading]
+# make autograde SUBMISSIONS=<dir of zips> [OUT=build/grading] [AUTOGRADE_FLAGS=...]
+#                 (both: python -m instructor COMMAND; python -m instructor --help lists them)
 # make bench      benchmark the solution on the real data set
 #
 # CIFAR10_DIR (environment) points at a cifar-10-batches-py folder elsewhere.
@@ -31,14 +32,14 @@ test: setup
 	$(PY) -m pytest tests
 
 release: setup
-	$(PY) instructor/release.py --out dist
+	$(PY) -m instructor release --out dist
 
 autograde: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make autograde SUBMISSIONS=<dir of zips> [OUT=$(OUT)]" >&2; exit 2; }
-	$(PY) instructor/autograde.py "$(SUBMISSIONS)" --out "$(OUT)" $(AUTOGRADE_FLAGS)
+	$(PY) -m instructor autograde "$(SUBMISSIONS)" --out "$(OUT)" $(AUTOGRADE_FLAGS)
 
 bench: setup data
-	$(PY) tools/bench.py
+	$(PY) -m tools.bench
 
 clean:
 	rm -rf build dist

@@ -1,8 +1,6 @@
-"""What the softmax assignment is made of: names and paths shared by the release
-build (release.py) and the grader (autograde.py, grade_one.py), and the few
-helpers they all use to read its configuration and write their files.
-
-Not a script; imported by the other files in this folder.
+"""What the softmax assignment is made of: names and paths shared by every stage
+(release, hand-in, grade, feedback), and the few helpers they all use to read
+its configuration and write their files.
 """
 import json
 import os
@@ -23,9 +21,12 @@ RELEASE_EXTRAS = [
     "datasets/README.md",
     "datasets/.gitignore",
 ]
-STUDENT_README = os.path.join(INSTRUCTOR_DIR, "student_README.md")  # becomes README.md
-
-NBGRADER_CONFIG = os.path.join(INSTRUCTOR_DIR, "nbgrader_config.py")
+DATA_DIR = os.path.join(INSTRUCTOR_DIR, "data")
+# Every file in here is copied into the release's root as it is (the students'
+# README.md, their nbgrader_config.py, Jupyter settings).
+RELEASE_DATA_DIR = os.path.join(DATA_DIR, "release")
+# The instructor's nbgrader settings: release build and grader.
+NBGRADER_CONFIG = os.path.join(DATA_DIR, "nbgrader_config.py")
 
 # Student ids: the rule collectSubmission.sh enforces.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -42,7 +43,6 @@ def package_py_files(root):
             if name.endswith(".py") and not name.startswith("."):
                 found.append(os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"))
     return found
-
 
 
 def package_sources(root):

@@ -1,4 +1,4 @@
-"""Tests for the auto-grader (instructor/autograde.py) with real nbgrader.
+"""Tests for the auto-grader (`python -m instructor autograde`) with real nbgrader.
 
 One batch of hand-ins, built here from the instructor's solution and the
 release, is graded once per session on the synthetic data set, in parallel:
@@ -11,112 +11,27 @@ release, is graded once per session on the synthetic data set, in parallel:
     broken   a file that is not a zip                          -> reported, not graded
 
 with a roster that also names a student without a hand-in.
-
-The helpers build hand-ins for tests/test_grading_faults.py too.
 """
 import csv
 import json
-import os
 import re
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
-from test_release import REPO, release_dist, source_secrets  # also puts instructor/ on the path
+from helpers import (AUTO_MAX, MANUAL_MAX, REPO, TESTS, assert_no_hidden_tests, cell,
+                     gradebook_grades, handin, instructor, package, read_grades, replace_once,
+                     run_autograde, scores, student_notebook)
 
-from assignment import package_sources  # noqa: E402
-from solved_handin import solved_notebook, write_handin  # noqa: E402
-
-SMALL_GRID = "learning_rates = [1e-6, 2e-6]\nregularization_strengths = [1e3, 3e3]"
-TESTS = {"test_naive_loss": 3, "test_naive_grad": 3, "test_vectorized": 4, "test_sgd": 3,
-         "test_sweep": 3, "test_accuracy": 1}
-AUTO_MAX, MANUAL_MAX = 17, 5
 HEADER = ["student_id", "status", "total", "max", "manual_max", "manual_score", *TESTS,
           "handin", "notes"]
 
 
-# ---- building hand-ins ------------------------------------------------------------------
-def student_notebook(dist, solved=True, small_sweep=True):
-    """The release notebook, with the solution cells filled in as a student would."""
-    nb = json.loads((dist / "softmax" / "softmax.ipynb").read_text())
-    if not solved:
-        return nb
-    solution = json.loads((REPO / "softmax.ipynb").read_text())
-    return solved_notebook(nb, solution, (SMALL_GRID + "\n") if small_sweep else None)
-
-
-def cell(nb, grade_id):
-    return next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
-
-
-def package(dist, solved=True):
-    """{path in zip: text} of the cs231n .py files: the solution or the release."""
-    return package_sources(str(REPO if solved else dist / "softmax"))
-
-
-def replace_once(text, old, new):
-    assert text.count(old) == 1, old
-    return text.replace(old, new)
-
-
-def write_zip(path, files):
-    """files: {name: str or bytes}."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in files.items():
-            z.writestr(name, data)
-    return path
-
-
-def handin(path, dist, notebook=None, py=None, solved=True):
-    nb = student_notebook(dist, solved) if notebook is None else notebook
-    return write_handin(path, nb, package(dist, solved) if py is None else py)
-
-
-def run_autograde(submissions, out, *args, timeout=1800, synthetic=None):
-    env = dict(os.environ)
-    if synthetic:
-        env["CIFAR10_DIR"] = str(synthetic)
-    return subprocess.run([sys.executable, str(REPO / "instructor" / "autograde.py"),
-                           str(submissions), "--out", str(out), *args],
-                          env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def read_grades(out):
-    with open(Path(out) / "grades.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {r["student_id"] or r["handin"]: r for r in rows}
-
-
-def scores(row):
-    return {t: float(row[t]) for t in TESTS}
-
-
-def gradebook_grades(out, student):
-    from nbgrader.api import Gradebook
-    with Gradebook(f"sqlite:///{Path(out) / 'gradebook.db'}") as gb:
-        nb = gb.find_submission_notebook("softmax", "softmax", student)
-        return {g.name: (g.auto_score, g.needs_manual_grade) for g in nb.grades}
-
-
-def assert_no_hidden_tests(html_path):
-    """Neither the hidden tests' code nor any of its lines (also not in tracebacks)."""
-    import html as html_mod
-    text = Path(html_path).read_text()
-    plain = html_mod.unescape(re.sub(r"<[^>]+>", "", text))
-    hidden = [s for s in source_secrets() if s.startswith(("_", "assert", "with", "def _"))]
-    assert hidden
-    for s in hidden:
-        assert s not in plain, f"{html_path}: {s}"
-    assert "HIDDEN TESTS" not in plain
-
-
 # ---- the batch ------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def graded(tmp_path_factory, synthetic_cifar):
-    dist = release_dist(tmp_path_factory)
+def graded(tmp_path_factory, synthetic_cifar, dist):
     subs = tmp_path_factory.mktemp("handins")
     sol_nb = student_notebook(dist, small_sweep=False)
     sol_nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
@@ -245,7 +160,7 @@ def test_grading_again_skips_what_is_done(graded, synthetic_cifar):
 def test_feedback_filter_drops_tracebacks_of_hidden_tests():
     """The filter on its own: a failing hidden assert in a traceback is not shown."""
     import nbformat
-    from grading_execute import FeedbackFilter
+    from instructor.feedback.page import FeedbackFilter
     src = ('assert x == 1, "visible"\n### BEGIN HIDDEN TESTS\n'
            'assert secret_function(42) == 1764, "the secret check failed"\n### END HIDDEN TESTS\n')
     c = nbformat.v4.new_code_cell(src)
@@ -268,8 +183,8 @@ def test_feedback_filter_drops_tracebacks_of_hidden_tests():
 
 def test_ignore_pattern_drops_only_warnings():
     """A stderr output made only of Python warnings does not fail a test; anything else does."""
-    from traitlets.config.loader import PyFileConfigLoader
-    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(REPO / "instructor")).load_config()
+    from instructor.assignment import load_nbgrader_config
+    cfg = load_nbgrader_config()
     pattern = re.compile(cfg.IgnorePattern.pattern)
     assert cfg.IgnorePattern.enabled
     warning = ("/x/site-packages/numpy/core/fromnumeric.py:3504: RuntimeWarning: Mean of empty slice.\n"
@@ -280,12 +195,9 @@ def test_ignore_pattern_drops_only_warnings():
     assert not pattern.search(warning + "Traceback (most recent call last):\n")
 
 
-def test_solved_handin_script_writes_what_the_tests_grade(tmp_path, tmp_path_factory):
-    dist = release_dist(tmp_path_factory)
-    script = REPO / "instructor" / "solved_handin.py"
+def test_solved_handin_command_writes_what_the_tests_grade(tmp_path, dist):
     out = tmp_path / "softmax_solution.zip"
-    proc = subprocess.run([sys.executable, str(script), str(dist), str(out)],
-                          capture_output=True, text=True, timeout=120)
+    proc = instructor("solved-handin", dist, out, timeout=120)
     assert proc.returncode == 0, proc.stderr
     with zipfile.ZipFile(out) as z:
         names = set(z.namelist())
@@ -294,7 +206,18 @@ def test_solved_handin_script_writes_what_the_tests_grade(tmp_path, tmp_path_fac
     assert nb == student_notebook(dist, small_sweep=False)
     assert "raise NotImplementedError" not in json.dumps(nb)
     # no release there: a clear error, nothing written
-    missing = subprocess.run([sys.executable, str(script), str(tmp_path / "nowhere"),
-                              str(tmp_path / "x.zip")], capture_output=True, text=True)
+    missing = instructor("solved-handin", tmp_path / "nowhere", tmp_path / "x.zip")
     assert missing.returncode == 2 and "make release" in missing.stderr
     assert not (tmp_path / "x.zip").exists()
+
+
+@pytest.mark.parametrize("command", [[], ["release"], ["autograde"], ["solved-handin"],
+                                     ["leaks"], ["strip"]])
+def test_one_command_lists_the_pipeline_and_each_stage_has_help(command):
+    proc = subprocess.run([sys.executable, "-m", "instructor", *command, "--help"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: python -m instructor")
+    if not command:
+        for name in ["release", "autograde", "solved-handin"]:
+            assert name in proc.stdout

@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_quick_benchmark_prints_the_table(synthetic_cifar):
     env = dict(os.environ, CIFAR10_DIR=str(synthetic_cifar), MPLBACKEND="Agg")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bench.py"), "--quick"],
+    proc = subprocess.run([sys.executable, "-m", "tools.bench", "--quick"],
                           capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout

@@ -4,7 +4,6 @@ import io
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -12,12 +11,10 @@ import numpy as np
 import pytest
 
 from cifar_fixture import write_cifar
+from cs231n.data_utils import load_CIFAR10
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "get_datasets.sh"
-sys.path.insert(0, str(REPO))
-
-from cs231n.data_utils import load_CIFAR10  # noqa: E402
 
 EXPECTED = ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
             "data_batch_5", "test_batch", "batches.meta"]

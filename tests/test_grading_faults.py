@@ -22,9 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from test_autograde import (TESTS, assert_no_hidden_tests, cell, handin, package, read_grades,
-                            replace_once, run_autograde, scores, student_notebook, write_zip)
-from test_release import REPO, release_dist
+from helpers import (REPO, TESTS, assert_no_hidden_tests, cell, handin, package, read_grades,
+                     replace_once, run_autograde, scores, student_notebook, write_zip)
 
 PREDICT = "        y_pred = np.argmax(X @ self.W, axis=1)\n"
 NAIVE_START = "    ### BEGIN SOLUTION\n    num_train, num_classes = X.shape[0], W.shape[1]\n"
@@ -154,8 +153,7 @@ def build_handins(subs, dist):
 
 
 @pytest.fixture(scope="session")
-def hostile(tmp_path_factory, synthetic_cifar):
-    dist = release_dist(tmp_path_factory)
+def hostile(tmp_path_factory, synthetic_cifar, dist):
     subs = tmp_path_factory.mktemp("hostile")
     build_handins(subs, dist)
     out = tmp_path_factory.mktemp("hostile-grading") / "out"
@@ -220,8 +218,7 @@ def test_gradebook_matches_the_csv(hostile):
 
 
 # ---- interrupted runs ------------------------------------------------------------------------
-def test_interrupted_run_resumes_without_regrading(tmp_path, tmp_path_factory, synthetic_cifar):
-    dist = release_dist(tmp_path_factory)
+def test_interrupted_run_resumes_without_regrading(tmp_path, synthetic_cifar, dist):
     subs = tmp_path / "subs"
     subs.mkdir()
     py = solved_py(dist, **{"cs231n/classifiers/softmax.py": (
@@ -231,10 +228,10 @@ def test_interrupted_run_resumes_without_regrading(tmp_path, tmp_path_factory, s
     out = tmp_path / "out"
     env = dict(os.environ, CIFAR10_DIR=str(synthetic_cifar))
     # The first run also covers the plain mode (no bubblewrap): limits only.
-    cmd = [sys.executable, str(REPO / "instructor" / "autograde.py"), str(subs), "--out", str(out),
+    cmd = [sys.executable, "-m", "instructor", "autograde", str(subs), "--out", str(out),
            "--jobs", "1", "--sandbox", "none"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, cwd=REPO)
     deadline = time.monotonic() + 600
     while not (out / "results" / "a.json").exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()

@@ -1,7 +1,7 @@
-"""Tests for the student release (instructor/release.py), with real nbgrader.
+"""Tests for the student release (`python -m instructor release`), with real nbgrader.
 
-The release is built once per test session (release_dist(), also used by the
-grading tests) into the session's temporary folder.
+The release is built once per test session (the `dist` fixture of conftest.py, also
+used by the grading tests) into the session's temporary folder.
 """
 import json
 import os
@@ -15,73 +15,18 @@ from pathlib import Path
 import nbformat
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-INSTRUCTOR = REPO / "instructor"
-sys.path.insert(0, str(INSTRUCTOR))
+from helpers import (REPO, STUDENT_PY, package, release_data_files, release_files, run_release,
+                     source_secrets, student_notebook)
+from instructor.assignment import RELEASE_DATA_DIR, package_py_files
+from instructor.markers import MarkerError, strip_solutions
 
-from strip_solutions import MarkerError, strip_solutions  # noqa: E402
-
-STUDENT_PY = ["cs231n/classifiers/softmax.py", "cs231n/classifiers/linear_classifier.py"]
 EXPECTED_FILES = sorted([
-    "README.md", "collectSubmission.sh", "get_datasets.sh", "requirements.txt", "softmax.ipynb",
+    "collectSubmission.sh", "get_datasets.sh", "requirements.txt", "softmax.ipynb",
     "datasets/README.md", "datasets/.gitignore",
-    "cs231n/__init__.py", "cs231n/data_utils.py", "cs231n/gradient_check.py", "cs231n/prefetch.py",
-    "cs231n/sweep.py", "cs231n/checks.py",
-    "cs231n/vis_utils.py", "cs231n/classifiers/__init__.py", *STUDENT_PY,
+    # the package as it is, whatever its files
+    *package_py_files(str(REPO)),
+    *release_data_files(),
 ])
-
-
-def run_release(out, repo=REPO):
-    return subprocess.run([sys.executable, str(Path(repo) / "instructor" / "release.py"),
-                           "--out", str(out)], capture_output=True, text=True, timeout=600)
-
-
-def release_dist(tmp_path_factory):
-    """The folder with softmax/ and softmax.zip, built once per session."""
-    dist = tmp_path_factory.getbasetemp() / "release-dist"
-    if not (dist / "softmax.zip").exists():
-        proc = run_release(dist)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    return dist
-
-
-@pytest.fixture(scope="session")
-def dist(tmp_path_factory):
-    return release_dist(tmp_path_factory)
-
-
-def release_files(folder):
-    return sorted(str(p.relative_to(folder)).replace(os.sep, "/")
-                  for p in Path(folder).rglob("*") if p.is_file())
-
-
-# ---- secrets of the source, found independently of the release code ----------------
-def _regions(text, begin, end):
-    inside, on = [], False
-    for line in text.splitlines():
-        if begin in line:
-            on = True
-        elif end in line:
-            on = False
-        elif on:
-            inside.append(line.strip())
-    return inside
-
-
-def source_secrets():
-    """Distinctive lines of the solutions and hidden tests (>= 20 characters)."""
-    secrets = set()
-    for rel in STUDENT_PY:
-        secrets.update(_regions((REPO / rel).read_text(), "BEGIN SOLUTION", "END SOLUTION"))
-    nb = json.loads((REPO / "softmax.ipynb").read_text())
-    for cell in nb["cells"]:
-        src = "".join(cell["source"])
-        meta = cell["metadata"].get("nbgrader", {})
-        if meta.get("solution") and cell["cell_type"] == "markdown":
-            secrets.update(line.strip() for line in src.splitlines())
-        secrets.update(_regions(src, "BEGIN SOLUTION", "END SOLUTION"))
-        secrets.update(_regions(src, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"))
-    return {s for s in secrets if len(s) >= 20}
 
 
 # ---- the layout --------------------------------------------------------------------
@@ -119,7 +64,25 @@ def test_no_solution_or_hidden_test_text_anywhere(dist):
             assert m not in text, f"{m} in {where}"
         for s in secrets:
             assert s not in text, f"solution text in {where}: {s}"
-    assert not any("nbgrader_config" in w or "gradebook" in w for w in texts)
+    assert not any("gradebook" in w for w in texts)
+    # the students' nbgrader settings, not the instructor's
+    assert "exclude_overwriting" not in (dist / "softmax" / "nbgrader_config.py").read_text()
+
+
+def test_release_data_files_are_copied_into_the_root(dist):
+    names = release_data_files()
+    assert "README.md" in names and "nbgrader_config.py" in names
+    for name in names:
+        assert (dist / "softmax" / name).read_bytes() == (Path(RELEASE_DATA_DIR) / name).read_bytes()
+
+
+def test_students_nbgrader_config_gives_the_graders_time_per_cell(dist):
+    from traitlets.config.loader import PyFileConfigLoader
+    from instructor.assignment import load_nbgrader_config
+    theirs = PyFileConfigLoader("nbgrader_config.py", path=str(dist / "softmax")).load_config()
+    ours = load_nbgrader_config()
+    assert theirs.Execute.timeout == ours.Execute.timeout == 300
+    assert theirs.IgnorePattern.pattern == ours.IgnorePattern.pattern
 
 
 def test_py_solution_regions_become_indented_stubs(dist):
@@ -138,7 +101,9 @@ def test_py_solution_regions_become_indented_stubs(dist):
             elif not skipping:
                 expected.append(line)
         assert released.splitlines() == expected, rel
-    for rel in ["cs231n/data_utils.py", "cs231n/sweep.py", "cs231n/classifiers/__init__.py"]:
+    given = [rel for rel in package_py_files(str(REPO)) if rel not in STUDENT_PY]
+    assert given
+    for rel in given:
         assert (dist / "softmax" / rel).read_text() == (REPO / rel).read_text()
 
 
@@ -207,6 +172,23 @@ def test_nbgrader_validate_works_on_the_release(dist, synthetic_cifar, tmp_path)
     assert "VALIDATION FAILED ON 10 CELL(S)" in proc.stdout, proc.stdout[-3000:]
     assert proc.stdout.count("You did not provide a response") == 4
     assert "HIDDEN" not in proc.stdout
+
+
+def test_solved_release_passes_nbgrader_validate_run_in_its_folder(dist, synthetic_cifar, tmp_path):
+    """A student's check with the release's own nbgrader_config.py: the solution passes."""
+    work = tmp_path / "softmax"
+    shutil.copytree(dist / "softmax", work)
+    (work / "softmax.ipynb").write_text(json.dumps(student_notebook(dist)))
+    for rel, text in package(dist).items():
+        (work / rel).write_text(text)
+    env = dict(os.environ, CIFAR10_DIR=str(synthetic_cifar),
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+               JUPYTER_CONFIG_DIR=str(tmp_path / "no-user-config"))
+    env.pop("JUPYTER_CONFIG_PATH", None)
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "validate", "softmax.ipynb"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    assert "Success! Your notebook passes all the tests." in proc.stdout, proc.stdout[-3000:]
 
 
 # ---- a broken source: clear message, non-zero exit, nothing written -------------------

@@ -1,11 +1,11 @@
 """Benchmark the softmax assignment against its hardware floors and print one table.
 
     make bench                             # everything except scikit-learn (several minutes)
-    python tools/bench.py                  # the same
-    python tools/bench.py --sklearn        # also scikit-learn's LogisticRegression (minutes more)
-    python tools/bench.py --quick          # small data, few repeats: a smoke test, seconds
-    python tools/bench.py --only loss,sgd  # rows: loss naive sgd sweep load notebook grading sklearn
-    CIFAR10_DIR=/data/cifar-10-batches-py python tools/bench.py
+    python -m tools.bench                  # the same
+    python -m tools.bench --sklearn        # also scikit-learn's LogisticRegression (minutes more)
+    python -m tools.bench --quick          # small data, few repeats: a smoke test, seconds
+    python -m tools.bench --only loss,sgd  # rows: loss naive sgd sweep load notebook grading sklearn
+    CIFAR10_DIR=/data/cifar-10-batches-py python -m tools.bench
 
 The data is what cs231n.data_utils.get_CIFAR10_data loads ($CIFAR10_DIR, or
 datasets/cifar-10-batches-py). Every time is the median of --repeats runs after
@@ -28,7 +28,6 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
@@ -240,7 +239,6 @@ def row_sweep(t, data, iters):
 
 LOADER_PROBE = r"""
 import json, resource, sys, time
-sys.path.insert(0, sys.argv[1])
 import numpy as np
 from cs231n.data_utils import get_CIFAR10_data
 
@@ -269,7 +267,7 @@ def row_load(t, repeats):
     """5: loading and preprocessing, each run in a fresh process."""
     runs = []
     for _ in range(max(1, repeats)):
-        out = subprocess.run([sys.executable, "-c", LOADER_PROBE, ROOT], check=True,
+        out = subprocess.run([sys.executable, "-c", LOADER_PROBE], cwd=ROOT, check=True,
                              capture_output=True, text=True).stdout
         runs.append(json.loads(out.strip().splitlines()[-1]))
     MB = 2 ** 20
@@ -305,9 +303,9 @@ def row_notebook(t):
 
 
 def _tool(*args, **kw):
-    """Run one of the instructor's scripts; (seconds, CompletedProcess)."""
+    """Run `python -m instructor COMMAND ...`; (seconds, CompletedProcess)."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "instructor", args[0]), *args[1:]],
+    proc = subprocess.run([sys.executable, "-m", "instructor", *args], cwd=ROOT,
                           capture_output=True, text=True, **kw)
     return time.perf_counter() - t0, proc
 
@@ -319,14 +317,14 @@ def row_grading(t, handins=4):
     cores = usable_cpus()
     with tempfile.TemporaryDirectory(prefix="softmax-bench-") as tmp:
         dist = os.path.join(tmp, "dist")
-        seconds, proc = _tool("release.py", "--out", dist)
+        seconds, proc = _tool("release", "--out", dist)
         if proc.returncode != 0:
             t.add("7", "make release", "FAILED", proc.stderr.strip().splitlines()[-1:])
             return
         t.add("7 release", "make release (nbgrader generate_assignment, leak scan)",
               fmt_time(seconds))
         solved = os.path.join(tmp, "solved.zip")
-        _, proc = _tool("solved_handin.py", dist, solved)
+        _, proc = _tool("solved-handin", dist, solved)
         if proc.returncode != 0:
             t.add("7", "solved hand-in", "FAILED", proc.stderr.strip()[-200:])
             return
@@ -335,17 +333,36 @@ def row_grading(t, handins=4):
             os.makedirs(folder)
             for i in range(n):  # the same answers under different student ids
                 shutil.copy(solved, os.path.join(folder, f"softmax_student{i}.zip"))
-        times = {}
+        # The same notebook run headless, as a command too, right before grading it.
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "run_notebook.py"),
+                               os.path.join(ROOT, "softmax.ipynb"), "--out",
+                               os.path.join(tmp, "run")], capture_output=True, text=True, env=env)
+        headless = time.perf_counter() - t0 if proc.returncode == 0 else None
+        times, outputs = {}, {}
         for name, folder, jobs in [("one", one, 1), ("many1", many, 1), ("manyN", many, cores)]:
             out = os.path.join(tmp, f"out-{name}")
-            times[name], proc = _tool("autograde.py", folder, "--out", out, "--jobs", str(jobs),
+            times[name], proc = _tool("autograde", folder, "--out", out, "--jobs", str(jobs),
                                       env=env)
             full = proc.returncode == 0 and _all_full_marks(os.path.join(out, "grades.csv"))
             if not full:
                 t.add("7", f"make autograde ({name})", "FAILED",
                       (proc.stdout + proc.stderr).strip()[-200:])
                 return
-    t.add("7 one", "make autograde, 1 hand-in (full marks), wall", fmt_time(times["one"]))
+            outputs[name] = proc.stdout
+            if name == "one":
+                with open(os.path.join(out, "logs", "student0.log"), encoding="utf-8") as f:
+                    phases = f.read().rsplit("==== time per phase\n", 1)[-1].strip()
+    t.add("7 one", "make autograde, 1 hand-in (full marks), wall", fmt_time(times["one"]),
+          f"headless {fmt_time(headless)}" if headless else "headless FAILED",
+          times["one"] / headless if headless else None, "<= 1.25",
+          times["one"] / headless <= 1.25 if headless else None)
+    prepared = re.search(r"assignment prepared in ([0-9.]+) s", outputs["one"])
+    t.add("7 .", "  assignment bundle (template, font cache)",
+          f"{float(prepared.group(1)):.1f} s" if prepared else "?")
+    # The grader's own account of the hand-in's time (its log: "name 1.2 s, ...").
+    for name, seconds in re.findall(r"([a-z: ]+) ([0-9.]+) s(?:, |$)", phases):
+        t.add("7 .", f"  {name}", f"{float(seconds):.1f} s")
     t.add("7 many", f"make autograde, {handins} hand-ins, --jobs {cores}",
           fmt_time(times["manyN"]), f"--jobs 1 {fmt_time(times['many1'])}",
           times["many1"] / times["manyN"], "(speed-up)")

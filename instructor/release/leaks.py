@@ -1,6 +1,6 @@
 """Find solution and hidden-test text in a folder that students will receive.
 
-    python instructor/leaks.py FOLDER     # exit 1 and list the leaks, if any
+    python -m instructor leaks FOLDER     # exit 1 and list the leaks, if any
 
 The secrets are taken from the instructor's source: the lines inside solution
 regions of the package's .py files and of the notebook's solution cells, the
@@ -10,31 +10,11 @@ parts of the source) are not counted, since they prove nothing.
 """
 import json
 import os
-import sys
 
-from assignment import NOTEBOOK, REPO_ROOT, package_sources
-from strip_solutions import BEGIN, END, HIDDEN, strip_solutions
+from instructor.assignment import NOTEBOOK, REPO_ROOT, package_sources
+from instructor.markers import BEGIN, END, HIDDEN, MARKERS, between_markers, strip_solutions
 
-MARKERS = [BEGIN, END, *HIDDEN]
 MIN_LEN = 16  # shorter lines (`N = X.shape[0]`) are too generic to be evidence
-
-
-def between_markers(source, begin, end, placeholder=None):
-    """(inside, outside): the lines of source between begin/end marker lines, and the rest.
-    A placeholder, if given, goes into outside where each region begins."""
-    inside, outside, on = [], [], False
-    for line in source.splitlines():
-        if begin in line:
-            on = True
-            if placeholder is not None:
-                outside.append(placeholder)
-        elif end in line:
-            on = False
-        elif on:
-            inside.append(line)
-        else:
-            outside.append(line)
-    return inside, outside
 
 
 def source_secrets(repo_root=REPO_ROOT):
@@ -102,17 +82,3 @@ def find_leaks(folder, secrets=None):
     for rel, text in _texts(folder):
         found.extend((rel, s) for s in secrets if s in text)
     return found
-
-
-def main(argv):
-    if len(argv) != 1 or not os.path.isdir(argv[0]):
-        print("usage: python instructor/leaks.py FOLDER", file=sys.stderr)
-        return 2
-    leaks = find_leaks(argv[0])
-    for rel, s in leaks:
-        print(f"{rel}: {s}")
-    return 1 if leaks else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

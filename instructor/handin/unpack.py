@@ -1,4 +1,4 @@
-"""Find the hand-ins in a folder and unpack one safely; not a script.
+"""Find the hand-ins in a folder and unpack one safely.
 
 A hand-in is a zip named `softmax_<student_id>.zip` (as collectSubmission.sh
 writes it) or `<student_id>.zip`, holding paths relative to the assignment
@@ -13,14 +13,15 @@ counting the bytes actually written (a zip can lie about sizes), so a zip bomb
 stops early.
 """
 import hashlib
+import io
 import os
 import re
 import stat
 import zipfile
 from dataclasses import dataclass, field
 
-from assignment import ASSIGNMENT_ID, ID_PATTERN, NOTEBOOK, PACKAGE
-from sandbox import format_size
+from instructor.assignment import ASSIGNMENT_ID, ID_PATTERN, NOTEBOOK, PACKAGE
+from instructor.sandbox.limits import format_size
 
 JUNK_PARTS = {"__MACOSX", "__pycache__", ".ipynb_checkpoints"}
 
@@ -39,12 +40,26 @@ class Limits:
 
 @dataclass
 class Handin:
+    """A hand-in found in the submissions folder (its bytes are read only to grade it)."""
     student_id: str
     path: str
     mtime: float
     sha256: str
-    size: int
+    size: int                                   # bytes of the zip: checked before reading it
     notes: list = field(default_factory=list)  # e.g. about a second hand-in of the same student
+
+    def read(self, limits):
+        """The zip's bytes; HandinError if it is larger than limits.max_handin."""
+        check_handin_size(self.size, limits)
+        with open(self.path, "rb") as f:
+            return f.read()
+
+
+def check_handin_size(size, limits):
+    if size > limits.max_handin:
+        raise HandinError(f"the hand-in is {format_size(size)}, more than the limit of "
+                          f"{format_size(limits.max_handin)}; hand in only the notebook and "
+                          "cs231n/*.py (use collectSubmission.sh)")
 
 
 def student_id_from_name(filename):
@@ -125,21 +140,24 @@ def _wanted(parts):
     return parts[0] == PACKAGE and parts[-1].endswith(".py")
 
 
-def unpack(zip_path, dest, limits=Limits()):
-    """Take the notebook(s) and the package's .py files out of zip_path into dest.
+def unpack(data, dest, limits=Limits()):
+    """Take the notebook(s) and the package's .py files out of a zip into dest.
+
+    data is the zip's bytes (or the path of a zip file).
 
     Returns (files, notes, problems): the relative paths written, remarks for the
     student (a folder around everything, files ignored), and problems (entries
     skipped as unsafe or unreadable). Raises HandinError when there is nothing to
     grade: not a zip, too big, empty, a zip bomb.
     """
-    size = os.path.getsize(zip_path)
-    if size > limits.max_handin:
-        raise HandinError(f"the hand-in is {format_size(size)}, more than the limit of "
-                          f"{format_size(limits.max_handin)}; hand in only the notebook and "
-                          "cs231n/*.py (use collectSubmission.sh)")
+    if isinstance(data, (bytes, bytearray)):
+        check_handin_size(len(data), limits)
+        source = io.BytesIO(data)
+    else:
+        check_handin_size(os.path.getsize(data), limits)
+        source = data
     try:
-        z = zipfile.ZipFile(zip_path)
+        z = zipfile.ZipFile(source)
         infos = z.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
         raise HandinError(f"the hand-in is not a readable zip file ({e})") from None

@@ -1,4 +1,4 @@
-"""Rebuild a handed-in notebook on the release notebook's cell list; not a script.
+"""Rebuild a handed-in notebook on the release notebook's cell list.
 
 nbgrader's OverwriteCells restores the text of an edited test or read-only cell,
 but a deleted one stays deleted (and its points are then simply not there), a

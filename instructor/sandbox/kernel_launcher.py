@@ -1,10 +1,10 @@
 """Start the Python kernel of a hand-in with its limits, in bubblewrap if asked.
 
-    python instructor/kernel_launcher.py SETTINGS.json -f CONNECTION_FILE [kernel args]
+    python -m instructor.sandbox.kernel_launcher SETTINGS.json -f CONNECTION_FILE [kernel args]
 
-It is the command of the kernel spec that grade_one.py writes for each hand-in;
+It is the command of the kernel spec that grade/one.py writes for each hand-in;
 Jupyter runs it in place of `python -m ipykernel_launcher`. SETTINGS.json (also
-written by grade_one.py) holds the limits, the kernel's environment and, for
+written by grade/one.py) holds the limits, the kernel's environment and, for
 the sandbox, the bwrap command prefix. The launcher applies the limits to
 itself and then replaces itself with the kernel, which inherits them.
 """
@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 
-from sandbox import apply_kernel_limits, die_with_parent
+from instructor.sandbox.limits import apply_kernel_limits, die_with_parent
 
 
 def main(argv):

@@ -1,4 +1,4 @@
-"""nbgrader preprocessors used by the grader (grade_one.py); not a script.
+"""The execution step of the grader (grade/one.py): nbgrader's Execute, hardened.
 
 GuardedExecute replaces nbgrader's Execute when hand-ins are autograded. On top of
 what Execute does (run every cell, record errors, interrupt a cell that runs past
@@ -18,29 +18,20 @@ the timeout), it
   that reports exceptions. A change makes the test cell fail. The check runs in
   the kernel, so it stops casual cheating only: code written against this
   grader's internals could still get around it.
-
-FeedbackFilter runs in `nbgrader generate_feedback`: it removes the hidden tests
-from the test cells, from every traceback (IPython prints the failing line and
-its neighbours) and from any output that quotes them, and puts the grader's
-notes about the hand-in at the top.
 """
 import ast
 import json
-import re
 import secrets
 import time
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.client import NotebookClient
 from nbformat.notebooknode import NotebookNode
-from nbformat.v4 import new_markdown_cell
-from traitlets import Float, Integer, List, Unicode
+from traitlets import Float, Integer, Unicode
 
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from nbgrader import utils as nbutils
+from nbgrader.preprocessors import Execute
 
-from leaks import between_markers
-from strip_solutions import HIDDEN
+from instructor.feedback.page import is_test_cell
 
 try:
     from jupyter_core.utils import run_sync, ensure_async
@@ -52,11 +43,6 @@ def error_output(ename, evalue):
     """An error output, as the kernel would send it."""
     return NotebookNode(output_type="error", ename=ename, evalue=evalue,
                         traceback=[f"{ename}: {evalue}"])
-
-
-def is_test_cell(cell):
-    """An autograded test: a grade cell that is not also a solution cell."""
-    return nbutils.is_grade(cell) and not nbutils.is_solution(cell)
 
 
 # Run in the kernel before the first cell, and again after a restart. It keeps the
@@ -118,8 +104,6 @@ class GuardedExecute(Execute):
     max_output_bytes = Integer(1_000_000, help="output kept per cell").tag(config=True)
     deadline = Float(0.0, help="time.time() after which no cell is started (0: none)").tag(config=True)
     max_restarts = Integer(3, help="kernel restarts before the remaining cells are given up").tag(config=True)
-    replay_timeout = Integer(0, help="seconds per cell when re-running cells after a restart "
-                                     "(0: the cell timeout)").tag(config=True)
     events_file = Unicode("", help="JSON lines file for what happened (timeouts, restarts, ...)").tag(config=True)
 
     # ---- bookkeeping -------------------------------------------------------------
@@ -249,7 +233,8 @@ class GuardedExecute(Execute):
         and cells that crashed before. False if the restart budget is used up."""
         if not self._restart_within_budget():
             return False
-        replay_timeout = self.replay_timeout or self.timeout or 300
+        # Cells re-run to rebuild the state get the limit they had the first time.
+        replay_timeout = self.timeout or 300
         for j in range(failed_index):
             cell = self.nb.cells[j]
             if (cell.cell_type != "code" or not cell.source.strip() or j in self._poisoned
@@ -280,10 +265,12 @@ class GuardedExecute(Execute):
         self._truncated, self._dropped_stderr, self._poisoned = set(), set(), set()
         self._restarts, self._gave_up = 0, None
 
+        t_start = time.perf_counter()
         with self.setup_kernel():
             info_msg = self.wait_for_reply(self.kc.kernel_info())
             self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
             self._install_guard()
+            t_ready = time.perf_counter()
             for index, cell in enumerate(self.nb.cells):
                 if cell.cell_type != "code" or not cell.source.strip():
                     continue
@@ -327,73 +314,10 @@ class GuardedExecute(Execute):
                             "this test ran with replaced functions it relies on: "
                             + ", ".join(sorted(changed)[:10])))
                         self._event("tampering", index, ", ".join(sorted(changed)[:10]))
+            t_cells = time.perf_counter()
+        # Where the time went (for the instructor's log, not a verdict).
+        self._event("timing", 0, {"autograde: kernel start": t_ready - t_start,
+                                  "autograde: cells": t_cells - t_ready,
+                                  "autograde: kernel stop": time.perf_counter() - t_cells})
         self.set_widgets_metadata()
         return self.nb, self.resources
-
-
-# ---- feedback ------------------------------------------------------------------------
-HIDDEN_BEGIN, HIDDEN_END = HIDDEN
-HIDDEN_NOTE = "# (hidden tests: not shown)"
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def hidden_lines(source):
-    """The non-trivial lines of the hidden test regions of a cell's source."""
-    inside, _ = between_markers(source, HIDDEN_BEGIN, HIDDEN_END)
-    return [line.strip() for line in inside if len(line.strip()) >= 8]
-
-
-def remove_hidden_region(source):
-    """The source with each hidden test region replaced by HIDDEN_NOTE."""
-    return "\n".join(between_markers(source, HIDDEN_BEGIN, HIDDEN_END, HIDDEN_NOTE)[1])
-
-
-class FeedbackFilter(NbGraderPreprocessor):
-    """Hide the hidden tests in the feedback and show the grader's notes on top."""
-
-    notes = List(Unicode(), help="lines shown in a box at the top of the feedback").tag(config=True)
-    extra_secrets = List(Unicode(), help="more lines never to show").tag(config=True)
-
-    def preprocess(self, nb, resources):
-        self._secrets = set(self.extra_secrets)
-        for cell in nb.cells:
-            self._secrets.update(hidden_lines(cell.source))
-        nb, resources = super().preprocess(nb, resources)
-        if self.notes:
-            text = "**Notes from the grader**\n\n" + "\n".join(f"- {n}" for n in self.notes)
-            nb.cells.insert(0, new_markdown_cell(text))
-        return nb, resources
-
-    def _redact(self, text):
-        if not any(s in _ANSI.sub("", text) for s in self._secrets):
-            return text
-        kept = []
-        for line in text.split("\n"):
-            plain = _ANSI.sub("", line)
-            kept.append("[line of a hidden test removed]" if any(s in plain for s in self._secrets)
-                        else line)
-        return "\n".join(kept)
-
-    def preprocess_cell(self, cell, resources, index):
-        if HIDDEN_BEGIN in cell.source:
-            cell.source = remove_hidden_region(cell.source)
-        for out in cell.get("outputs", []):
-            if out.output_type == "error":
-                frames = []
-                for frame in out.traceback:
-                    plain = _ANSI.sub("", frame)
-                    # IPython shows the test cell's code around the failing line: in a
-                    # test cell that is (a part of) the hidden tests, so drop the frame.
-                    if is_test_cell(cell) and re.search(r"Cell In\[\d+\]|<ipython-input-", plain):
-                        frames.append("(in a test of this cell; its code is not shown)")
-                    else:
-                        frames.append(self._redact(frame))
-                out.traceback = frames
-                out.evalue = self._redact(out.evalue)
-            elif out.output_type == "stream":
-                out.text = self._redact(out.text)
-            elif "data" in out:
-                for mime, value in list(out.data.items()):
-                    if isinstance(value, str) and mime.startswith("text/"):
-                        out.data[mime] = self._redact(value)
-        return cell, resources

@@ -1,15 +1,16 @@
 """nbgrader settings of the softmax assignment, shared by the release build and the grader.
 
-release.py runs `nbgrader generate_assignment` with this file; grade_one.py loads
-it and adds the settings that depend on the run (time limits from the command
-line, the sandboxed kernel, the feedback filter). autograde.py copies it into
-its output folder, so that nbgrader's Formgrader (Jupyter started there) can be
-used for the manually graded answers.
+`python -m instructor release` runs `nbgrader generate_assignment` with this
+file; the grader (grade/one.py) loads it and adds the settings that depend on
+the run (time limits from the command line, the sandboxed kernel, the feedback
+filter). `autograde` copies it into its output folder, so that nbgrader's
+Formgrader (Jupyter started there) can be used for the manually graded answers.
+Students get their own, data/release/nbgrader_config.py, with the same limits.
 """
 c = get_config()  # noqa: F821 (defined by traitlets when it loads this file)
 
 # The stub that replaces a solution region in the notebook. The package's .py
-# files get strip_solutions.STUB; release.py checks that the two are the same.
+# files get markers.STUB; the release build checks that the two are the same.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 

@@ -1,10 +1,12 @@
-"""Replace the solution regions of a Python source file with nbgrader's stub.
+"""The one place that reads nbgrader's markers: solution regions and hidden tests.
 
-    python instructor/strip_solutions.py FILE.py      # prints the student version
+    python -m instructor strip FILE.py      # prints the student version of FILE.py
 
-nbgrader clears solutions only in notebooks and copies every other file as it
-is, so the release build strips the package's .py files with this module. A
-region is
+Used by the release build (stripping the package's .py files, the leak scan),
+the solved hand-in (filling solution regions) and the feedback page (removing
+hidden tests). nbgrader clears solutions only in notebooks and copies every
+other file as it is, so the release build strips the package's .py files with
+strip_solutions(). A region is
 
     <indent>### BEGIN SOLUTION
     ...
@@ -21,11 +23,13 @@ solution: nested or unbalanced markers, a marker with other text on its line,
 hidden-test markers in a .py file, a result that no longer compiles.
 """
 import re
-import sys
 
 BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
 HIDDEN = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+HIDDEN_BEGIN, HIDDEN_END = HIDDEN
+MARKERS = (BEGIN, END, HIDDEN_BEGIN, HIDDEN_END)
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
+HIDDEN_NOTE = "# (hidden tests: not shown)"
 _MARKER = re.compile(r"^(?P<indent>[ \t]*)#+[ \t]*(?P<what>BEGIN|END) SOLUTION[ \t]*$")
 
 
@@ -85,19 +89,42 @@ def strip_solutions(text, path="<source>"):
     return student, removed
 
 
-def main(argv):
-    if len(argv) != 1:
-        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
-        return 2
-    try:
-        with open(argv[0], encoding="utf-8") as f:
-            text = f.read()
-        sys.stdout.write(strip_solutions(text, argv[0])[0])
-    except (OSError, UnicodeDecodeError, MarkerError) as e:
-        print(f"strip_solutions.py: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+def between_markers(source, begin, end, placeholder=None):
+    """(inside, outside): the lines of source between begin/end marker lines, and the rest.
+    A placeholder, if given, goes into outside where each region begins."""
+    inside, outside, on = [], [], False
+    for line in source.splitlines():
+        if begin in line:
+            on = True
+            if placeholder is not None:
+                outside.append(placeholder)
+        elif end in line:
+            on = False
+        elif on:
+            inside.append(line)
+        else:
+            outside.append(line)
+    return inside, outside
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+def hidden_lines(source):
+    """The non-trivial lines of the hidden test regions of a cell's source."""
+    inside, _ = between_markers(source, HIDDEN_BEGIN, HIDDEN_END)
+    return [line.strip() for line in inside if len(line.strip()) >= 8]
+
+
+def remove_hidden_region(source):
+    """The source with each hidden test region replaced by HIDDEN_NOTE."""
+    return "\n".join(between_markers(source, HIDDEN_BEGIN, HIDDEN_END, HIDDEN_NOTE)[1])
+
+
+_CELL_REGION = re.compile(r"[ \t]*#+[ \t]*BEGIN SOLUTION[ \t]*\n(.*?)[ \t]*#+[ \t]*END SOLUTION[ \t]*(?:\n|\Z)",
+                          re.S)
+
+
+def fill_solution_regions(source, fill=None):
+    """A notebook cell's source with each solution region's markers removed and its
+    inside kept, as a student who replaced the stub would leave it; fill, if given,
+    replaces the inside instead."""
+    return _CELL_REGION.sub(lambda m: m.group(1) if fill is None else fill, source)
+

@@ -1,7 +1,8 @@
-"""Limits and isolation for running untrusted hand-ins (Linux); not a script.
+"""Limits and isolation for running untrusted hand-ins (Linux).
 
-Used by autograde.py (one worker process per hand-in), grade_one.py (the
-worker) and kernel_launcher.py (the notebook kernel of a hand-in):
+Used by the batch (grade/batch.py, grade/executor.py: one worker process per
+hand-in), the worker (grade/one.py) and kernel_launcher.py (the notebook
+kernel of a hand-in):
 
 - resource limits (setrlimit) on the kernel: address space (memory), size of
   any file it writes, no core dumps;
@@ -208,7 +209,7 @@ def bwrap_command(hide, read_only, writable, cwd):
 
 def python_paths():
     """What the kernel's Python needs to read: its installation and packages (not
-    sys.path as a whole, which starts with the grader's own folder)."""
+    the grader's whole import path, which includes this repository)."""
     import site
     import sysconfig
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,

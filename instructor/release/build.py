@@ -1,6 +1,6 @@
 """Build the student release of the softmax assignment.
 
-    python instructor/release.py [--out dist]        (or: make release)
+    python -m instructor release [--out dist]        (or: make release)
 
 Writes OUT/softmax/ and OUT/softmax.zip (the same folder, zipped) with
 
@@ -8,20 +8,21 @@ Writes OUT/softmax/ and OUT/softmax.zip (the same folder, zipped) with
                          read-only cells locked (checksums), outputs cleared
     cs231n/              the package, solution regions of the .py files replaced by stubs
     datasets/            empty but for its README.md and .gitignore
-    get_datasets.sh, requirements.txt, collectSubmission.sh, README.md (for students)
+    get_datasets.sh, requirements.txt, collectSubmission.sh
+    every file of instructor/data/release/ (README.md and nbgrader_config.py for
+                         students, ...), copied into the release's root
 
 The notebook goes through real `nbgrader generate_assignment`, in a temporary
-course folder with instructor/nbgrader_config.py. nbgrader copies other files
-as they are, so the .py files are stripped here (strip_solutions.py) before it
-runs. The result is then searched for any solution or hidden-test text
-(leaks.py) and refused if some is found.
+course folder with instructor/data/nbgrader_config.py. nbgrader copies other
+files as they are, so the .py files are stripped here (markers.strip_solutions)
+before it runs. The result is then searched for any solution or hidden-test
+text (leaks.py) and refused if some is found.
 
 Everything is built in a temporary folder inside OUT and moved into place at
 the end: on any error (a source notebook that is not valid JSON, unbalanced
 solution markers, ...) the command prints what is wrong, exits non-zero and
 leaves OUT as it was.
 """
-import argparse
 import json
 import os
 import shutil
@@ -31,10 +32,11 @@ import sys
 import tempfile
 import zipfile
 
-from assignment import (ASSIGNMENT_ID, NBGRADER_CONFIG, NOTEBOOK, RELEASE_EXTRAS, REPO_ROOT,
-                        STUDENT_README, load_nbgrader_config, package_sources)
-from leaks import find_leaks, source_secrets
-from strip_solutions import STUB, MarkerError, strip_solutions
+from instructor.assignment import (ASSIGNMENT_ID, NBGRADER_CONFIG, NOTEBOOK, RELEASE_DATA_DIR,
+                                   RELEASE_EXTRAS, REPO_ROOT, load_nbgrader_config,
+                                   package_sources)
+from instructor.markers import STUB, MarkerError, strip_solutions
+from instructor.release.leaks import find_leaks, source_secrets
 
 
 class ReleaseError(RuntimeError):
@@ -49,13 +51,32 @@ def check_config(with_solutions):
     excluded = list(cfg.Autograde.exclude_overwriting.get(ASSIGNMENT_ID, []))
     if sorted(excluded) != sorted(with_solutions):
         raise ReleaseError(
-            "instructor/nbgrader_config.py: Autograde.exclude_overwriting must list exactly the "
+            "instructor/data/nbgrader_config.py: Autograde.exclude_overwriting must list exactly the "
             f"files with solution regions, {sorted(with_solutions)}; it lists {sorted(excluded)}")
     stub, expected = cfg.ClearSolutions.code_stub.get("python"), "\n".join(STUB)
     if stub != expected:
-        raise ReleaseError(f"instructor/nbgrader_config.py: ClearSolutions.code_stub is {stub!r}, "
-                           f"but the .py files get {expected!r} (strip_solutions.STUB): "
+        raise ReleaseError(f"instructor/data/nbgrader_config.py: ClearSolutions.code_stub is "
+                           f"{stub!r}, but the .py files get {expected!r} (markers.STUB): "
                            "make them the same")
+
+
+def check_student_config():
+    """Fail clearly unless the students' nbgrader_config.py (their Validate button) allows
+    what the grader allows: the same time per cell and the same ignored stderr output."""
+    from traitlets.config.loader import PyFileConfigLoader
+    path = os.path.join(RELEASE_DATA_DIR, "nbgrader_config.py")
+    if not os.path.isfile(path):
+        raise ReleaseError("instructor/data/release/nbgrader_config.py is missing: without it "
+                           "the students' Validate button allows only nbgrader's 30 s per cell")
+    theirs = PyFileConfigLoader(os.path.basename(path), path=RELEASE_DATA_DIR).load_config()
+    ours = load_nbgrader_config()
+    for section, name in [("Execute", "timeout"), ("IgnorePattern", "enabled"),
+                          ("IgnorePattern", "pattern")]:
+        mine, yours = ours[section].get(name), theirs[section].get(name)
+        if mine != yours:
+            raise ReleaseError(f"instructor/data/release/nbgrader_config.py: {section}.{name} is "
+                               f"{yours!r}, but the grader's (instructor/data/nbgrader_config.py) "
+                               f"is {mine!r}: make them the same")
 
 
 def check_notebook(path):
@@ -110,6 +131,38 @@ def run_generate_assignment(course):
         raise ReleaseError("nbgrader generate_assignment failed:\n" + "\n".join(log.splitlines()[-30:]))
 
 
+def generate_assignment_here(course):
+    """`nbgrader generate_assignment` through nbgrader's Python API, in this process, with
+    only our configuration (the grader's bundle: it saves a Python start, an import of
+    nbgrader and the `alembic` process nbgrader starts to stamp a new gradebook)."""
+    import nbgrader.api
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+    alembic = Config()
+    alembic.set_main_option("script_location",
+                            os.path.join(os.path.dirname(nbgrader.api.__file__), "alembic"))
+    head = ScriptDirectory.from_config(alembic).get_current_head()
+    cfg = load_nbgrader_config()
+    cfg.CourseDirectory.root = course
+    coursedir = CourseDirectory(config=cfg)
+    coursedir.assignment_id = ASSIGNMENT_ID
+    app = GenerateAssignment(coursedir=coursedir, config=cfg)
+    app.force = True
+    saved = nbgrader.api.get_alembic_version
+    nbgrader.api.get_alembic_version = lambda: head   # what `alembic heads` would print
+    try:
+        log = capture_log(app)
+    finally:
+        nbgrader.api.get_alembic_version = saved
+    if not log["success"]:
+        text = (log.get("error") or log.get("log", "")).strip()
+        raise ReleaseError("nbgrader generate_assignment failed:\n"
+                           + "\n".join(text.splitlines()[-30:]))
+
+
 def _zip_folder(folder, zip_path, top):
     """Zip folder as top/..., keeping the executable bit of scripts."""
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as z:
@@ -126,14 +179,16 @@ def _zip_folder(folder, zip_path, top):
                     z.writestr(info, f.read())
 
 
-def make_course(course, repo_root=REPO_ROOT):
+def make_course(course, repo_root=REPO_ROOT, in_process=False):
     """An nbgrader course folder for the assignment: source/softmax/ with the
     instructor's notebook and the stripped package, then generate_assignment,
-    which writes release/softmax/ and the assignment into gradebook.db."""
+    which writes release/softmax/ and the assignment into gradebook.db (in a
+    process of its own, or with in_process in this one)."""
     notebook = os.path.join(repo_root, NOTEBOOK)
     check_notebook(notebook)
     files, with_solutions = stripped_package(repo_root)
     check_config(with_solutions)
+    check_student_config()
     source = os.path.join(course, "source", ASSIGNMENT_ID)
     os.makedirs(source)
     shutil.copy(NBGRADER_CONFIG, os.path.join(course, "nbgrader_config.py"))
@@ -142,7 +197,10 @@ def make_course(course, repo_root=REPO_ROOT):
         os.makedirs(os.path.dirname(os.path.join(source, rel)), exist_ok=True)
         with open(os.path.join(source, rel), "w", encoding="utf-8") as f:
             f.write(text)
-    run_generate_assignment(course)
+    if in_process:
+        generate_assignment_here(course)
+    else:
+        run_generate_assignment(course)
     return with_solutions
 
 
@@ -160,7 +218,13 @@ def build(stage_root, repo_root=REPO_ROOT):
             raise ReleaseError(f"{rel} is missing from the repository")
         os.makedirs(os.path.dirname(os.path.join(release, rel)), exist_ok=True)
         shutil.copy2(src, os.path.join(release, rel))
-    shutil.copy(STUDENT_README, os.path.join(release, "README.md"))
+    for name in sorted(os.listdir(RELEASE_DATA_DIR)):
+        src = os.path.join(RELEASE_DATA_DIR, name)
+        if os.path.isdir(src):
+            shutil.copytree(src, os.path.join(release, name), dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        elif name != "__pycache__":
+            shutil.copy(src, os.path.join(release, name))
 
     leaks = find_leaks(release, source_secrets(repo_root))
     if leaks:
@@ -181,30 +245,24 @@ def install(stage_root, out):
     return target
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description="Build the student release (folder and zip).")
-    ap.add_argument("--out", default="dist", help="output folder (default: dist)")
-    args = ap.parse_args(argv)
+def main(args):
+    """`python -m instructor release`: args has .out."""
     out = os.path.abspath(args.out)
     try:
         os.makedirs(out, exist_ok=True)
         # Same file system as the result, so the final moves are renames.
         stage = tempfile.mkdtemp(prefix=".release-", dir=out)
     except OSError as e:
-        print(f"release.py: error: cannot write to {out}: {e}", file=sys.stderr)
+        print(f"release: error: cannot write to {out}: {e}", file=sys.stderr)
         return 1
     try:
         build(stage)
         target = install(stage, out)
     except (ReleaseError, OSError) as e:
-        print(f"release.py: error: {e}", file=sys.stderr)
-        print(f"release.py: nothing was written; {out} is unchanged.", file=sys.stderr)
+        print(f"release: error: {e}", file=sys.stderr)
+        print(f"release: nothing was written; {out} is unchanged.", file=sys.stderr)
         return 1
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     print(f"Wrote {target}/ and {target}.zip")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

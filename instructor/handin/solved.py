@@ -1,22 +1,19 @@
 """Make a hand-in that answers everything with the instructor's solution.
 
-    python instructor/solved_handin.py DIST OUT.zip     (DIST: what release.py wrote)
+    python -m instructor solved-handin DIST OUT.zip     (DIST: what `release` wrote)
 
 The zip has what collectSubmission.sh packs: the release's notebook with each
 solution cell filled in from the solution notebook (as a student would fill
 it) and the solution's Python files. Grading it must give full automatic
 points; the tests and the grading benchmark use it for that.
 """
-import argparse
 import json
 import os
-import re
 import sys
 import zipfile
 
-from assignment import ASSIGNMENT_ID, NOTEBOOK, PACKAGE, REPO_ROOT, package_sources
-
-_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION\n", re.S)
+from instructor.assignment import ASSIGNMENT_ID, NOTEBOOK, PACKAGE, REPO_ROOT, package_sources
+from instructor.markers import fill_solution_regions
 
 
 def solved_notebook(release_nb, solution_nb, region=None):
@@ -35,7 +32,7 @@ def solved_notebook(release_nb, solution_nb, region=None):
             continue
         src = answers[meta["grade_id"]]
         if cell["cell_type"] == "code":
-            src = _REGION.sub(lambda m: m.group(1) if region is None else region, src)
+            src = fill_solution_regions(src, region)
         cell["source"] = src
     return nb
 
@@ -58,18 +55,13 @@ def make_solved_handin(dist, out):
     return write_handin(out, solved_notebook(release_nb, solution_nb), package_sources(REPO_ROOT))
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("dist", help="the folder release.py wrote (holds softmax/softmax.ipynb)")
-    ap.add_argument("out", help="the zip to write, e.g. submissions/softmax_solution.zip")
-    args = ap.parse_args(argv)
+def main(args):
+    """`python -m instructor solved-handin`: args has .dist and .out."""
     release_nb = os.path.join(args.dist, ASSIGNMENT_ID, NOTEBOOK)
     if not os.path.isfile(release_nb):
-        ap.error(f"{release_nb} not found: build the release first (make release)")
+        print(f"solved-handin: error: {release_nb} not found: build the release first "
+              "(make release)", file=sys.stderr)
+        return 2
     make_solved_handin(args.dist, args.out)
     print(f"wrote {args.out} ({PACKAGE}/ from the solution, {NOTEBOOK} filled in)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

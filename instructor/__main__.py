@@ -1,0 +1,6 @@
+"""`python -m instructor COMMAND`: see cli.py."""
+import sys
+
+from instructor.cli import main
+
+sys.exit(main())

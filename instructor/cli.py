@@ -1,0 +1,120 @@
+"""One command for the instructor's pipeline: `python -m instructor COMMAND`.
+
+    python -m instructor release [--out dist]                  build the student release
+    python -m instructor solved-handin DIST OUT.zip            the solution as a hand-in
+    python -m instructor autograde SUBMISSIONS [--out OUT]     grade a folder of hand-ins
+    python -m instructor leaks FOLDER                          search a folder for solutions
+    python -m instructor strip FILE.py                         print a file's student version
+
+Each command has its own --help. Each stage lives in its own subpackage
+(release/, handin/, grade/, feedback/), which this module only calls.
+"""
+import argparse
+import os
+import sys
+
+from instructor.sandbox.limits import parse_size
+
+
+def _release(args):
+    from instructor.release.build import main
+    return main(args)
+
+
+def _solved_handin(args):
+    from instructor.handin.solved import main
+    return main(args)
+
+
+def _autograde(args):
+    from instructor.grade.batch import main
+    if args.jobs < 1 or args.cell_timeout < 1 or args.timeout < 10:
+        print("autograde: error: --jobs must be >= 1, --cell-timeout >= 1, --timeout >= 10",
+              file=sys.stderr)
+        return 2
+    return main(args)
+
+
+def _leaks(args):
+    from instructor.release.leaks import find_leaks
+    if not os.path.isdir(args.folder):
+        print(f"leaks: error: {args.folder} is not a folder", file=sys.stderr)
+        return 2
+    leaks = find_leaks(args.folder)
+    for rel, s in leaks:
+        print(f"{rel}: {s}")
+    return 1 if leaks else 0
+
+
+def _strip(args):
+    from instructor.markers import MarkerError, strip_solutions
+    try:
+        with open(args.file, encoding="utf-8") as f:
+            text = f.read()
+        sys.stdout.write(strip_solutions(text, args.file)[0])
+    except (OSError, UnicodeDecodeError, MarkerError) as e:
+        print(f"strip: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def parser():
+    ap = argparse.ArgumentParser(
+        prog="python -m instructor",
+        description="The softmax assignment's instructor tools: release -> hand-in -> grade "
+                    "-> feedback.")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("release", help="build the student release (make release)",
+                       description="Build the student release: OUT/softmax/ and OUT/softmax.zip.")
+    p.add_argument("--out", default="dist", help="output folder (default: dist)")
+    p.set_defaults(run=_release)
+
+    p = sub.add_parser("solved-handin", help="write the solution as a student's hand-in",
+                       description="Write a hand-in that answers everything with the solution "
+                                   "(full automatic points when graded).")
+    p.add_argument("dist", help="the folder `release` wrote (holds softmax/softmax.ipynb)")
+    p.add_argument("out", help="the zip to write, e.g. submissions/softmax_solution.zip")
+    p.set_defaults(run=_solved_handin)
+
+    p = sub.add_parser("autograde", help="grade a folder of hand-ins (make autograde)",
+                       description="Grade a folder of softmax hand-ins with nbgrader: grades.csv, "
+                                   "gradebook.db, feedback pages.",
+                       epilog="See instructor/grade/batch.py for what OUT receives.")
+    p.add_argument("submissions", help="folder with the hand-in zips (and optionally roster.csv)")
+    p.add_argument("--out", default="build/grading", help="output folder (default: build/grading)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="hand-ins graded at the same time (default: number of CPUs)")
+    p.add_argument("--regrade", action="store_true", help="grade again hand-ins graded before")
+    p.add_argument("--roster", help="CSV of students (default: SUBMISSIONS/roster.csv if present)")
+    p.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (300)")
+    p.add_argument("--timeout", type=int, default=1800, help="seconds per hand-in (1800)")
+    p.add_argument("--memory", type=parse_size, default="4G", help="kernel memory limit (4G)")
+    p.add_argument("--max-output", type=parse_size, default="1M", help="output kept per cell (1M)")
+    p.add_argument("--max-file-write", type=parse_size, default="100M",
+                   help="largest file a hand-in may write (100M)")
+    p.add_argument("--max-handin", type=parse_size, default="50M", help="largest zip (50M)")
+    p.add_argument("--max-unpacked", type=parse_size, default="200M",
+                   help="most bytes taken out of a zip, in total (200M)")
+    p.add_argument("--max-unpacked-file", type=parse_size, default="100M",
+                   help="most bytes of one file taken out of a zip (100M)")
+    p.add_argument("--sandbox", choices=["auto", "bwrap", "none"], default="auto",
+                   help="isolate kernels with bubblewrap: auto (if it works here), bwrap, none")
+    p.set_defaults(run=_autograde)
+
+    p = sub.add_parser("leaks", help="search a folder for solution or hidden-test text",
+                       description="List solution or hidden-test text found in FOLDER "
+                                   "(exit 1 if any).")
+    p.add_argument("folder")
+    p.set_defaults(run=_leaks)
+
+    p = sub.add_parser("strip", help="print the student version of a .py file",
+                       description="Print FILE.py with its solution regions replaced by the stub.")
+    p.add_argument("file")
+    p.set_defaults(run=_strip)
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    return args.run(args)

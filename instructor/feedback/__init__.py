@@ -1,0 +1,1 @@
+"""Stage 4: the feedback page a student gets (page.py)."""

@@ -1,0 +1,179 @@
+"""The contract between a grading batch and the grading of one hand-in.
+
+    Job + Bundle  --grade_one()-->  Result
+
+A Job carries only what a worker needs for one hand-in: the zip's bytes, who
+handed it in, the limits and the options. A Bundle is the assignment as the
+grader needs it (the nbgrader course template with the release and its
+gradebook, the grade cells, the data set), prepared once per batch on the
+machine that grades. A Result carries everything the batch writes: the score,
+status and message of every test, the notes, the autograded notebook and files,
+the feedback page and the log.
+
+All three are dataclasses, and to_json()/from_json() below are the one place
+where they are serialized: JSON, with bytes as {"base64": "..."}, so that a job
+can travel to a worker on another machine and its result back.
+"""
+import base64
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+
+from instructor.handin.unpack import Limits as UnpackLimits
+
+# Result.status: graded, graded-with-problems (something repaired, a limit hit),
+# not-graded (the hand-in is unusable: the notes say why), grader-error (our fault).
+GRADED, WITH_PROBLEMS, NOT_GRADED, GRADER_ERROR = (
+    "graded", "graded-with-problems", "not-graded", "grader-error")
+
+
+@dataclass
+class Limits:
+    """What one hand-in may use; sizes in bytes, times in seconds."""
+    cell_timeout: int = 300           # per notebook cell
+    timeout: int = 1800               # for the whole hand-in
+    memory: int = 4 << 30             # address space of the kernel
+    max_output: int = 1 << 20         # output kept per cell
+    max_file_write: int = 100 << 20   # largest file the kernel may write
+    max_handin: int = 50 << 20        # size of the zip
+    max_unpacked: int = 200 << 20     # bytes taken out of the zip, in total
+    max_file: int = 100 << 20         # bytes of one file taken out of the zip
+    max_entries: int = 5000           # entries in the zip
+
+    def unpack(self):
+        return UnpackLimits(max_handin=self.max_handin, max_unpacked=self.max_unpacked,
+                            max_file=self.max_file, max_entries=self.max_entries)
+
+
+@dataclass
+class Options:
+    sandbox: str = "none"             # "bwrap" or "none"
+    threads: int = 1                  # BLAS threads of the kernel
+
+
+@dataclass
+class Job:
+    """One hand-in to grade."""
+    student_id: str
+    handin_name: str                  # the zip's file name, for the CSV
+    handin: bytes                     # the zip itself
+    sha256: str
+    mtime: float                      # when it was handed in (seconds since the epoch)
+    limits: Limits = field(default_factory=Limits)
+    options: Options = field(default_factory=Options)
+    notes: list[str] = field(default_factory=list)   # remarks from the batch (two zips, ...)
+
+
+@dataclass
+class GradeCell:
+    """A graded cell of the notebook: a test ('auto') or an answer graded by hand ('manual')."""
+    grade_id: str
+    points: float
+    kind: str
+
+
+@dataclass
+class Bundle:
+    """The assignment, prepared once per batch, as paths on the grading machine."""
+    template: str                     # nbgrader course: gradebook.db, release/<assignment>/
+    fingerprint: str                  # of the assignment; grades of two versions never mix
+    student_files: list[str]          # the .py files students edit
+    cells: list[GradeCell]
+    data_dir: str                     # the data set, read-only for kernels
+    work: str                         # where workers make their folders
+    mpl_cache: str = ""               # matplotlib's font cache, copied for each kernel
+    hide: list[str] = field(default_factory=list)   # what kernels must not see (bwrap)
+
+    @property
+    def auto_max(self):
+        return sum(c.points for c in self.cells if c.kind == "auto")
+
+    @property
+    def manual_max(self):
+        return sum(c.points for c in self.cells if c.kind == "manual")
+
+
+@dataclass
+class TestScore:
+    """The verdict on one test cell."""
+    name: str                         # its grade_id
+    points: float
+    max: float
+    status: str                       # passed, failed, not-run
+    message: str = ""                 # why it failed, for the student
+
+
+@dataclass
+class ManualAnswer:
+    name: str
+    max: float
+    answered: bool                    # False: nothing written, 0 points without a human
+
+
+@dataclass
+class Result:
+    """Everything the batch writes about one hand-in."""
+    student_id: str
+    handin_name: str
+    sha256: str
+    mtime: float
+    fingerprint: str
+    status: str = NOT_GRADED
+    tests: list[TestScore] = field(default_factory=list)
+    manual: list[ManualAnswer] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)   # what the execution step recorded
+    autograded: dict[str, bytes] = field(default_factory=dict)  # the graded notebook and files
+    feedback_html: str = ""
+    log: str = ""
+    seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)      # seconds per grading phase
+
+    @property
+    def scores(self):
+        """{test name: points}."""
+        return {t.name: t.points for t in self.tests}
+
+    def summary(self):
+        """The result without its files (the batch writes those as files of their own)."""
+        data = _encode(self)
+        for key in ("autograded", "feedback_html", "log"):
+            data.pop(key)
+        return data
+
+
+def _encode(value):
+    if dataclasses.is_dataclass(value):
+        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (bytes, bytearray)):
+        return {"base64": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(kind, data):
+    if dataclasses.is_dataclass(kind):
+        hints = typing.get_type_hints(kind)
+        return kind(**{k: _decode(hints[k], v) for k, v in data.items() if k in hints})
+    if kind is bytes:
+        return base64.b64decode(data["base64"])
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is list and args:
+        return [_decode(args[0], v) for v in data]
+    if origin is dict and len(args) == 2:
+        return {k: _decode(args[1], v) for k, v in data.items()}
+    return data
+
+
+def to_json(obj):
+    """A Job, Bundle or Result (any of these dataclasses) as JSON text."""
+    return json.dumps(_encode(obj), sort_keys=True)
+
+
+def from_json(kind, text):
+    """The inverse of to_json: from_json(Result, text) -> Result."""
+    return _decode(kind, json.loads(text))

@@ -1,0 +1,517 @@
+"""Grade one hand-in with nbgrader, in a process and a course folder of its own.
+
+grade_one(job, bundle) -> Result is the function an executor runs for each
+hand-in (a thread of a local pool, or a Dask worker with the bundle prepared on
+its machine). It starts a worker process,
+
+    python -m instructor.grade.one WORK      (WORK/job.json in, WORK/result.json out)
+
+which
+
+1. unpacks the zip safely (handin/unpack.py) into WORK/course/submitted/<id>/softmax/;
+2. repairs what would otherwise break more than it should: the notebook is
+   rebuilt on the release's cell list (handin/rebuild.py); a student file that
+   is missing or does not compile is replaced by its starter version, and
+   functions missing from it are taken from the starter version (handin/repair.py);
+3. runs real `nbgrader autograde` (in that process, through nbgrader's Python
+   API) with a kernel that has resource limits and, if available, runs inside
+   bubblewrap (sandbox/kernel_launcher.py), and GuardedExecute in place of Execute;
+4. runs `nbgrader generate_feedback` with the hidden tests filtered out
+   (feedback/page.py);
+5. kills whatever the hand-in left running, reads the scores from its own
+   gradebook and writes the Result.
+
+The worker process dies with the process that started it, and grade_one kills
+it (and everything it started) if it runs past the hand-in's time limit. A
+hand-in that cannot be graded at all (not a zip, empty, ...) still gets a
+Result (score 0, the reason) and a feedback page. Result.phases holds the
+seconds each phase took.
+"""
+import datetime
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+from instructor.assignment import (ASSIGNMENT_ID, NOTEBOOK, PACKAGE, REPO_ROOT,
+                                   load_nbgrader_config, write_json, write_text)
+from instructor.grade.job import (GRADER_ERROR, GRADED, NOT_GRADED, WITH_PROBLEMS, Bundle, Job,
+                                  ManualAnswer, Result, TestScore, from_json, to_json)
+from instructor.handin.unpack import HandinError, unpack
+from instructor.sandbox.limits import (become_subreaper, bwrap_command, die_with_parent,
+                                       kill_descendants, kill_orphans, python_paths)
+
+KERNEL_NAME = "softmax-grader"
+GRACE = 300  # seconds past the hand-in's time limit before its worker is killed from outside
+
+
+class Notes(list):
+    """Remarks about a hand-in, for the CSV and the feedback; problem() adds one that
+    makes the status graded-with-problems (something repaired, or a limit hit)."""
+
+    problems = 0
+
+    def problem(self, text):
+        self.append(text)
+        self.problems += 1
+
+
+class Phases(dict):
+    """Seconds per phase of the grading, in the order they ran."""
+
+    def __init__(self):
+        super().__init__()
+        self.wall_start = time.time()
+        self._t = time.perf_counter()
+
+    def done(self, name):
+        now = time.perf_counter()
+        self[name] = round(self.get(name, 0.0) + now - self._t, 2)
+        self._t = now
+
+
+# ---- the seam for executors ---------------------------------------------------------------
+_running = {}            # pid -> Popen of the workers running now
+_running_lock = threading.Lock()
+
+
+def grade_one(job, bundle):
+    """Grade one hand-in (a Job) with the assignment bundle; returns a Result.
+
+    Safe to call from several threads at once: each call runs its own worker
+    process in its own folder under bundle.work."""
+    started = time.perf_counter()
+    work = os.path.join(bundle.work, f"{job.student_id}-{secrets.token_hex(4)}")
+    os.makedirs(work)
+    try:
+        write_text(os.path.join(work, "job.json"), to_json(job))
+        write_text(os.path.join(work, "bundle.json"), to_json(bundle))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO_ROOT, env.get("PYTHONPATH")]))
+        reason = None
+        with open(os.path.join(work, "worker.log"), "wb") as log:
+            # Started and registered under the lock: end_orphans() never takes a worker
+            # that is just starting for an orphan.
+            with _running_lock:
+                proc = subprocess.Popen([sys.executable, "-m", "instructor.grade.one", work],
+                                        stdin=subprocess.DEVNULL, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True,
+                                        cwd=work, env=env)
+                _running[proc.pid] = proc
+            try:
+                proc.wait(timeout=job.limits.timeout + GRACE)
+            except subprocess.TimeoutExpired:
+                reason = f"killed after {job.limits.timeout + GRACE} s"
+            finally:
+                _kill_group(proc)
+                with _running_lock:
+                    _running.pop(proc.pid, None)
+        result = None
+        result_path = os.path.join(work, "result.json")
+        if reason is None and os.path.exists(result_path):
+            try:
+                with open(result_path, encoding="utf-8") as f:
+                    result = from_json(Result, f.read())
+            except (ValueError, KeyError, TypeError):
+                result = None
+        if result is None:
+            why = reason or f"the grading process ended without a result (exit code {proc.returncode})"
+            result = failed_result(job, bundle, GRADER_ERROR, [f"grading failed: {why}"])
+        result.log = _read_logs(work) + result.log
+        result.seconds = round(time.perf_counter() - started, 1)
+        # The rest: starting the worker process, its imports, passing job and result.
+        inner = sum(v for k, v in result.phases.items() if not k.startswith("autograde:"))
+        result.phases["process"] = round(max(0.0, result.seconds - inner), 2)
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def end_orphans():
+    """Kill the children of this process that are not running workers, with their
+    descendants: with become_subreaper(), what a killed worker's hand-in left running
+    after detaching itself."""
+    with _running_lock:
+        return kill_orphans(set(_running))
+
+
+def kill_workers():
+    """Kill every worker running now (an interrupted batch)."""
+    with _running_lock:
+        procs = list(_running.values())
+    for proc in procs:
+        _kill_group(proc)
+
+
+def _kill_group(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)   # the worker and what it left in its group
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def _read_logs(work):
+    text = ""
+    for name in ("worker.log", "nbgrader.log"):
+        path = os.path.join(work, name)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                text += f"==== {name}\n" + f.read().decode("utf-8", "replace")
+    return text
+
+
+def failed_result(job, bundle, status, notes):
+    """The Result of a hand-in that was not graded, with its simple feedback page."""
+    from instructor.feedback.page import simple_feedback
+    result = Result(student_id=job.student_id, handin_name=job.handin_name, sha256=job.sha256,
+                    mtime=job.mtime, fingerprint=bundle.fingerprint, status=status,
+                    notes=list(notes))
+    headline = ("Your hand-in could not be graded." if status == NOT_GRADED
+                else "Grading failed for a reason on the grader's side; your instructor has been told.")
+    result.feedback_html = simple_feedback(job.student_id, 0, bundle.auto_max, bundle.manual_max,
+                                           result.notes, headline)
+    return result
+
+
+# ---- the kernel and nbgrader's configuration ----------------------------------------
+def kernel_settings(job, bundle, work, notebook_dir, runtime_dir):
+    """Write the kernel spec and the launcher's settings; returns the kernel's home."""
+    kdir = os.path.join(work, "kernel")
+    home, tmp = os.path.join(kdir, "home"), os.path.join(kdir, "tmp")
+    for d in (home, tmp):
+        os.makedirs(d, exist_ok=True)
+    mpl = os.path.join(kdir, "matplotlib")
+    if bundle.mpl_cache and os.path.isdir(bundle.mpl_cache):
+        shutil.copytree(bundle.mpl_cache, mpl, dirs_exist_ok=True)
+    threads = str(job.options.threads)
+    env = {
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/local/bin:/usr/bin:/bin",
+        "HOME": home, "TMPDIR": tmp, "MPLCONFIGDIR": mpl, "MPLBACKEND": "agg",
+        "IPYTHONDIR": os.path.join(kdir, "ipython"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+        "CIFAR10_DIR": bundle.data_dir,
+        "NBGRADER_EXECUTION": "autograde",
+    }
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine-specific BLAS fixes
+        if name in os.environ:
+            env[name] = os.environ[name]
+    settings = {"python": sys.executable, "env": env, "memory": job.limits.memory,
+                "file_size": job.limits.max_file_write, "open_files": 1024}
+    if job.options.sandbox == "bwrap":
+        settings["wrapper"] = bwrap_command(
+            hide=bundle.hide + ["/tmp", "/var/tmp", "/run", os.path.expanduser("~")],
+            read_only=python_paths() + [bundle.data_dir],
+            writable=[notebook_dir, kdir, runtime_dir], cwd=notebook_dir)
+    path = os.path.join(work, "kernel_settings.json")
+    write_json(path, settings)
+    spec_dir = os.path.join(work, "jupyter", "kernels", KERNEL_NAME)
+    os.makedirs(spec_dir, exist_ok=True)
+    write_json(os.path.join(spec_dir, "kernel.json"), {
+        "argv": [sys.executable, "-m", "instructor.sandbox.kernel_launcher", path,
+                 "-f", "{connection_file}"],
+        # Where the launcher (not the kernel: it gets a clean environment) finds this package.
+        "env": {"PYTHONPATH": REPO_ROOT},
+        "display_name": "softmax grader", "language": "python",
+        # An interrupt as a message reaches the kernel inside bubblewrap too.
+        "interrupt_mode": "message",
+    })
+
+
+def nbgrader_config(job, course, events_file, deadline, runtime_dir):
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute, GetGrades
+    from instructor.feedback.page import FeedbackFilter
+    from instructor.grade.execute import GuardedExecute
+
+    cfg = load_nbgrader_config()
+    cfg.CourseDirectory.root = course
+    defaults = Autograde.class_traits()["autograde_preprocessors"].default()
+    if Execute not in defaults:
+        raise RuntimeError("this nbgrader version has no Execute step to replace")
+    cfg.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p for p in defaults]
+    g = cfg.GuardedExecute
+    g.kernel_name = KERNEL_NAME
+    g.timeout = int(job.limits.cell_timeout)
+    g.startup_timeout = 120
+    g.deadline = deadline
+    g.max_output_bytes = int(job.limits.max_output)
+    g.events_file = events_file
+    g.record_timing = False
+    # Unix sockets instead of TCP ports: nothing listens on the network, and the
+    # kernel can run without one (bwrap --unshare-net).
+    cfg.KernelManager.transport = "ipc"
+    # Without a set path, jupyter_client puts the connection file in /tmp, where the
+    # sandboxed kernel cannot see it.
+    cfg.KernelManager.connection_file = os.path.join(runtime_dir, "kernel.json")
+    cfg.GenerateFeedback.preprocessors = [GetGrades, FeedbackFilter, CSSHTMLHeaderPreprocessor]
+    return cfg
+
+
+def run_nbgrader(cls, cfg, student_id):
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+    coursedir = CourseDirectory(config=cfg)
+    coursedir.assignment_id = ASSIGNMENT_ID
+    coursedir.student_id = student_id
+    app = cls(coursedir=coursedir, config=cfg)
+    app.force = True
+    if hasattr(app, "create_student"):
+        app.create_student = True
+    return capture_log(app)
+
+
+# ---- reading the outcome ---------------------------------------------------------------
+def read_scores(course, student_id, graded_cells):
+    """([TestScore], [ManualAnswer]) from the hand-in's gradebook; graded_cells (the
+    graded notebook's cells) give each failed test its message."""
+    from nbgrader.api import Gradebook
+    messages = {}
+    for cell in graded_cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if gid and errors:
+            first = str(errors[0].get("evalue", "")).splitlines()
+            messages[gid] = f"{errors[0].get('ename')}: {first[0] if first else ''}"[:300]
+    tests, manual = [], []
+    with Gradebook(f"sqlite:///{os.path.join(course, 'gradebook.db')}") as gb:
+        nb = gb.find_submission_notebook(ASSIGNMENT_ID, ASSIGNMENT_ID, student_id)
+        for grade in nb.grades:
+            if grade.cell.cell_type == "markdown" or grade.needs_manual_grade:
+                # nbgrader leaves auto_score empty for an answer that was written
+                manual.append(ManualAnswer(grade.name, float(grade.max_score),
+                                           answered=grade.auto_score is None))
+            else:
+                points, top = float(grade.auto_score or 0), float(grade.max_score)
+                tests.append(TestScore(grade.name, points, top,
+                                       "passed" if points >= top else "failed",
+                                       messages.get(grade.name, "")))
+    return tests, manual
+
+
+def describe_events(events, nb_cells, limits):
+    """Notes for the CSV and feedback from what GuardedExecute recorded and the outputs."""
+    notes = []
+    def where(e):
+        return e["grade_id"] or f"cell {e['cell'] + 1}"
+    for e in events:
+        kind = e["kind"]
+        if kind == "timeout":
+            notes.append(f"{where(e)}: stopped after the time limit of {limits.cell_timeout} s per cell")
+        elif kind == "stuck":
+            notes.append(f"{where(e)}: ran past the time limit and could not be interrupted; "
+                         "kernel restarted")
+        elif kind == "kernel-died":
+            notes.append(f"{where(e)}: the kernel died (os._exit, a crash, or the memory limit); "
+                         "kernel restarted and the cells above re-run")
+        elif kind == "replay-failed":
+            notes.append(f"{where(e)}: failed again while rebuilding the state after a restart")
+        elif kind == "deadline":
+            notes.append(f"{where(e)} and the cells after it: not run, the time limit of "
+                         f"{limits.timeout} s for the whole notebook was reached")
+        elif kind == "output-truncated":
+            notes.append(f"{where(e)}: output cut to {limits.max_output} bytes ({e['detail']})")
+        elif kind == "tampering":
+            notes.append(f"{where(e)}: scored 0, it ran with replaced functions: {e['detail']}")
+    for i, cell in enumerate(nb_cells):
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {i + 1}"
+        for out in cell.get("outputs", []):
+            if out.get("output_type") != "error":
+                continue
+            if out.get("ename") == "MemoryError":
+                notes.append(f"{gid}: MemoryError (the memory limit is "
+                             f"{limits.memory >> 20} MB)")
+            elif "File too large" in str(out.get("evalue")):
+                notes.append(f"{gid}: a file grew past the limit of "
+                             f"{limits.max_file_write >> 20} MB per file")
+    code = [c for c in nb_cells if c.get("cell_type") == "code"]
+    if code:
+        errors = [o for o in code[0].get("outputs", []) if o.get("output_type") == "error"]
+        if errors:
+            notes.append(f"the setup cell failed ({errors[0].get('ename')}: "
+                         f"{str(errors[0].get('evalue'))[:200]}), so every test that needs "
+                         "the cs231n package fails")
+    return notes
+
+
+def autograded_files(folder):
+    """{relative path: bytes} of the graded notebook and the package's .py files (regular
+    files only: whatever else the hand-in wrote there stays behind)."""
+    files = {}
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".ipynb_checkpoints"))
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, folder).replace(os.sep, "/")
+            wanted = rel == NOTEBOOK or (rel.startswith(PACKAGE + "/") and rel.endswith(".py"))
+            if wanted and os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as f:
+                    files[rel] = f.read()
+    return files
+
+
+# ---- the whole job -------------------------------------------------------------------------
+def grade(job, bundle, work, result, phases):
+    """Grade job in work, filling result; phases times each step."""
+    from nbgrader.converters import Autograde, GenerateFeedback
+    import nbformat
+    from instructor.feedback.page import feedback_leaks, simple_feedback
+    from instructor.handin.rebuild import rebuild
+    from instructor.handin.repair import read_student_notebook, repair_student_file
+    from instructor.markers import hidden_lines
+    phases.done("imports")
+    sid = job.student_id
+    release_dir = os.path.join(bundle.template, "release", ASSIGNMENT_ID)
+    course = os.path.join(work, "course")
+    submitted = os.path.join(course, "submitted", sid, ASSIGNMENT_ID)
+    os.makedirs(submitted)
+    notes = Notes(result.notes)
+    result.notes = notes
+
+    written, remarks, problems = unpack(job.handin, submitted, job.limits.unpack())
+    notes.extend(remarks)
+    for text in problems:
+        notes.problem(text)
+    phases.done("unpack")
+
+    # The notebook: rebuilt on the release's cells.
+    cells = read_student_notebook(submitted, written, notes)
+    for name in os.listdir(submitted):
+        if name.endswith(".ipynb"):
+            os.remove(os.path.join(submitted, name))
+    release_nb = nbformat.read(os.path.join(release_dir, NOTEBOOK), as_version=4)
+    nb, rebuild_notes = rebuild(cells, release_nb)
+    for text in rebuild_notes:
+        notes.problem(text)
+    nbformat.write(nb, os.path.join(submitted, NOTEBOOK))
+
+    # The student's Python files.
+    for rel in bundle.student_files:
+        os.makedirs(os.path.dirname(os.path.join(submitted, rel)), exist_ok=True)
+        repair_student_file(rel, submitted, release_dir, notes)
+    mtime = datetime.datetime.fromtimestamp(job.mtime, datetime.timezone.utc)
+    with open(os.path.join(submitted, "timestamp.txt"), "w") as f:
+        f.write(mtime.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+
+    # The course folder: the assignment's gradebook, and as "source" only the
+    # starter files (nbgrader copies the given files from there; no solutions).
+    shutil.copy(os.path.join(bundle.template, "gradebook.db"), os.path.join(course, "gradebook.db"))
+    source = os.path.join(course, "source", ASSIGNMENT_ID)
+    shutil.copytree(release_dir, source, ignore=shutil.ignore_patterns("*.ipynb"))
+    autograded = os.path.join(course, "autograded", sid, ASSIGNMENT_ID)
+    os.makedirs(autograded)
+    phases.done("prepare")
+
+    runtime_dir = tempfile.mkdtemp(prefix="grader-")  # short: Unix socket paths are limited
+    try:
+        kernel_settings(job, bundle, work, autograded, runtime_dir)
+        os.environ.update({
+            "JUPYTER_PATH": os.path.join(work, "jupyter"),
+            "JUPYTER_RUNTIME_DIR": runtime_dir,
+            "JUPYTER_CONFIG_DIR": os.path.join(work, "jupyter-config"),
+            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+        })
+        os.environ.pop("JUPYTER_CONFIG_PATH", None)
+        events_file = os.path.join(work, "events.jsonl")
+        deadline = phases.wall_start + job.limits.timeout
+        cfg = nbgrader_config(job, course, events_file, deadline, runtime_dir)
+        log = run_nbgrader(Autograde, cfg, sid)
+    finally:
+        kill_descendants()
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+    with open(os.path.join(work, "nbgrader.log"), "w", encoding="utf-8") as f:
+        f.write(log.get("log", "") + "\n" + (log.get("error") or ""))
+    graded_nb = os.path.join(autograded, NOTEBOOK)
+    if not log["success"] or not os.path.isfile(graded_nb):
+        raise RuntimeError("nbgrader autograde failed:\n" + (log.get("error") or log.get("log", ""))[-3000:])
+    phases.done("autograde")
+
+    events = []
+    if os.path.exists(events_file):
+        with open(events_file, encoding="utf-8") as f:
+            events = [json.loads(line) for line in f if line.strip()]
+    for e in events:  # how long the kernel took to start, and the notebook to run
+        if e["kind"] == "timing":
+            phases.update({k: round(v, 2) for k, v in e["detail"].items()})
+    events = [e for e in events if e["kind"] != "timing"]
+    with open(graded_nb, encoding="utf-8") as f:
+        graded = json.load(f)
+    for text in describe_events(events, graded["cells"], job.limits):
+        notes.problem(text)
+    result.events = events
+    result.tests, result.manual = read_scores(course, sid, graded["cells"])
+    result.status = WITH_PROBLEMS if notes.problems else GRADED
+    phases.done("scores")
+
+    # Feedback, with the grader's notes on top and no hidden tests anywhere.
+    secret = [line for c in graded["cells"] for line in hidden_lines("".join(c.get("source", "")))]
+    for t in result.tests:   # a message may quote a hidden test's assert
+        if any(s in t.message for s in secret):
+            t.message = "(a hidden test failed)"
+    cfg.FeedbackFilter.notes = list(notes)
+    cfg.FeedbackFilter.extra_secrets = secret
+    fb = run_nbgrader(GenerateFeedback, cfg, sid)
+    html_path = os.path.join(course, "feedback", sid, ASSIGNMENT_ID, NOTEBOOK.replace(".ipynb", ".html"))
+    if not fb["success"] or not os.path.isfile(html_path):
+        raise RuntimeError("nbgrader generate_feedback failed:\n" + (fb.get("error") or "")[-3000:])
+    with open(html_path, encoding="utf-8") as f:
+        page = f.read()
+    leaks = feedback_leaks(page, secret)
+    if leaks:  # never hand out hidden tests, whatever went wrong above
+        notes.append("the detailed feedback page was withheld (it quoted hidden tests)")
+        page = simple_feedback(sid, sum(result.scores.values()), bundle.auto_max,
+                               bundle.manual_max, notes, "Graded.")
+    result.feedback_html = page
+    result.autograded = autograded_files(autograded)
+    phases.done("feedback")
+
+
+def run(job, bundle, work):
+    """The worker's whole job: a Result, whatever happens."""
+    phases = Phases()
+    result = Result(student_id=job.student_id, handin_name=job.handin_name, sha256=job.sha256,
+                    mtime=job.mtime, fingerprint=bundle.fingerprint, notes=list(job.notes))
+    try:
+        grade(job, bundle, work, result, phases)
+    except HandinError as e:
+        result = failed_result(job, bundle, NOT_GRADED, [f"not graded: {e}", *result.notes])
+    except Exception as e:  # the grader's fault, or nbgrader's: keep the details for the instructor
+        first = str(e).splitlines()[0] if str(e) else ""
+        result = failed_result(job, bundle, GRADER_ERROR,
+                               [f"grading failed: {type(e).__name__}: {first}", *result.notes])
+        result.log = traceback.format_exc()
+        traceback.print_exc()
+    finally:
+        kill_descendants()
+    result.notes = list(result.notes)
+    result.phases.update(phases)
+    return result
+
+
+def main(argv):
+    if len(argv) != 1:
+        print("usage: python -m instructor.grade.one WORK (run by grade_one())", file=sys.stderr)
+        return 2
+    work = argv[0]
+    die_with_parent(signal.SIGKILL)
+    become_subreaper()
+    with open(os.path.join(work, "job.json"), encoding="utf-8") as f:
+        job = from_json(Job, f.read())
+    with open(os.path.join(work, "bundle.json"), encoding="utf-8") as f:
+        bundle = from_json(Bundle, f.read())
+    result = run(job, bundle, work)
+    write_text(os.path.join(work, "result.json"), to_json(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

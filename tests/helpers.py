@@ -1,0 +1,159 @@
+"""Builders shared by the release and grading tests: the release, hand-ins made from
+the solution, running the grader and reading what it wrote.
+
+Secrets of the source are found here independently of the instructor package, so
+that a bug there cannot hide itself from the tests.
+"""
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from instructor.assignment import RELEASE_DATA_DIR, package_sources
+from instructor.handin.solved import solved_notebook, write_handin
+
+REPO = Path(__file__).resolve().parents[1]
+STUDENT_PY = ["cs231n/classifiers/softmax.py", "cs231n/classifiers/linear_classifier.py"]
+SMALL_GRID = "learning_rates = [1e-6, 2e-6]\nregularization_strengths = [1e3, 3e3]"
+TESTS = {"test_naive_loss": 3, "test_naive_grad": 3, "test_vectorized": 4, "test_sgd": 3,
+         "test_sweep": 3, "test_accuracy": 1}
+AUTO_MAX, MANUAL_MAX = 17, 5
+
+
+# ---- the release ----------------------------------------------------------------------------
+def instructor(*args, repo=REPO, timeout=600, **kw):
+    """`python -m instructor ARGS` in repo (its own copy of the package)."""
+    return subprocess.run([sys.executable, "-m", "instructor", *map(str, args)], cwd=repo,
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def run_release(out, repo=REPO):
+    return instructor("release", "--out", Path(out).resolve(), repo=repo)
+
+
+def release_dist(tmp_path_factory):
+    """The folder with softmax/ and softmax.zip, built once per session."""
+    dist = tmp_path_factory.getbasetemp() / "release-dist"
+    if not (dist / "softmax.zip").exists():
+        proc = run_release(dist)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return dist
+
+
+def release_files(folder):
+    return sorted(str(p.relative_to(folder)).replace(os.sep, "/")
+                  for p in Path(folder).rglob("*") if p.is_file())
+
+
+def release_data_files():
+    """The files instructor/data/release/ puts into the release's root."""
+    return release_files(RELEASE_DATA_DIR)
+
+
+# ---- secrets of the source, found independently of the release code ----------------
+def _regions(text, begin, end):
+    inside, on = [], False
+    for line in text.splitlines():
+        if begin in line:
+            on = True
+        elif end in line:
+            on = False
+        elif on:
+            inside.append(line.strip())
+    return inside
+
+
+def source_secrets():
+    """Distinctive lines of the solutions and hidden tests (>= 20 characters)."""
+    secrets = set()
+    for rel in STUDENT_PY:
+        secrets.update(_regions((REPO / rel).read_text(), "BEGIN SOLUTION", "END SOLUTION"))
+    nb = json.loads((REPO / "softmax.ipynb").read_text())
+    for cell in nb["cells"]:
+        src = "".join(cell["source"])
+        meta = cell["metadata"].get("nbgrader", {})
+        if meta.get("solution") and cell["cell_type"] == "markdown":
+            secrets.update(line.strip() for line in src.splitlines())
+        secrets.update(_regions(src, "BEGIN SOLUTION", "END SOLUTION"))
+        secrets.update(_regions(src, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"))
+    return {s for s in secrets if len(s) >= 20}
+
+
+# ---- building hand-ins ------------------------------------------------------------------
+def student_notebook(dist, solved=True, small_sweep=True):
+    """The release notebook, with the solution cells filled in as a student would."""
+    nb = json.loads((dist / "softmax" / "softmax.ipynb").read_text())
+    if not solved:
+        return nb
+    solution = json.loads((REPO / "softmax.ipynb").read_text())
+    return solved_notebook(nb, solution, (SMALL_GRID + "\n") if small_sweep else None)
+
+
+def cell(nb, grade_id):
+    return next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def package(dist, solved=True):
+    """{path in zip: text} of the cs231n .py files: the solution or the release."""
+    return package_sources(str(REPO if solved else dist / "softmax"))
+
+
+def replace_once(text, old, new):
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+def write_zip(path, files):
+    """files: {name: str or bytes}."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return path
+
+
+def handin(path, dist, notebook=None, py=None, solved=True):
+    nb = student_notebook(dist, solved) if notebook is None else notebook
+    return write_handin(path, nb, package(dist, solved) if py is None else py)
+
+
+def run_autograde(submissions, out, *args, timeout=1800, synthetic=None):
+    env = dict(os.environ)
+    if synthetic:
+        env["CIFAR10_DIR"] = str(synthetic)
+    return instructor("autograde", Path(submissions).resolve(), "--out", Path(out).resolve(),
+                      *args, env=env, timeout=timeout)
+
+
+def read_grades(out):
+    with open(Path(out) / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {r["student_id"] or r["handin"]: r for r in rows}
+
+
+def scores(row):
+    return {t: float(row[t]) for t in TESTS}
+
+
+def gradebook_grades(out, student):
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{Path(out) / 'gradebook.db'}") as gb:
+        nb = gb.find_submission_notebook("softmax", "softmax", student)
+        return {g.name: (g.auto_score, g.needs_manual_grade) for g in nb.grades}
+
+
+def assert_no_hidden_tests(html_path):
+    """Neither the hidden tests' code nor any of its lines (also not in tracebacks)."""
+    import html as html_mod
+    text = Path(html_path).read_text()
+    plain = html_mod.unescape(re.sub(r"<[^>]+>", "", text))
+    hidden = [s for s in source_secrets() if s.startswith(("_", "assert", "with", "def _"))]
+    assert hidden
+    for s in hidden:
+        assert s not in plain, f"{html_path}: {s}"
+    assert "HIDDEN TESTS" not in plain
+
+
