@@ -24,7 +24,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 def missing_browser():
     """Why the browser test cannot run here, or None if it can."""
     try:
-        import playwright.sync_api  # noqa: F401
+        import playwright.sync_api  # noqa: F401 (only whether it imports)
     except ImportError:
         return "Playwright for Python is not installed (pip install -r requirements-dev.txt)"
     if not chromium_path():

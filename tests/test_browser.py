@@ -10,13 +10,12 @@ go to build/browser/ for review, with the measured timings in timings.json.
 Needs Playwright for Python and a Chromium (Debian's `chromium`, or CHROMIUM=path);
 without them the tests are skipped with the reason.
 """
+import importlib.metadata
 import json
-import os
 import re
 import shutil
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -44,6 +43,7 @@ INSTRUCTOR_URLS = ["/formgrader", "/assignments", "/courses", "/formgraders"]
 # slow or busy machine and report "sweep at least a 2 x 2 grid"; the students'
 # nbgrader_config.py must allow what the grader allows.
 MIN_CELL_TIMEOUT = 300
+JUPYTER_PACKAGES = ["jupyterlab", "notebook", "nbgrader", "ipykernel"]
 
 
 def docstring_of(nb, grade_id):
@@ -85,14 +85,16 @@ class StatusProbe(threading.Thread):
 
 
 def press_validate(page, server, name, timings):
-    """Validate with a status probe running; returns the dialog's text and its class names."""
+    """Validate with a status probe running; (the dialog's text, nbgrader's result classes)."""
     probe = StatusProbe(server)
     probe.start()
     dialog, seconds = browser.validate(page)
     probe.stop()
     page.screenshot(path=str(SHOTS / f"{name}.png"))
-    body = dialog.locator(".jp-Dialog-body")
-    result = body.inner_text(), body.locator(":scope > *").first.get_attribute("class") or ""
+    # nbgrader marks the result with one of these classes inside the dialog
+    state = [c for c in ("validation-success", "validation-failed")
+             if dialog.locator("." + c).count()]
+    result = dialog.locator(".jp-Dialog-body").inner_text(), state
     dialog.locator(".jp-mod-accept").click()
     dialog.wait_for(state="detached")
     timings[name] = {"validate_s": round(seconds, 1), "slowest_status_s": round(probe.slowest, 2),
@@ -145,6 +147,7 @@ def flow(tmp_path_factory, synthetic_cifar):
     seen["failing_docstring"] = docstring_of(nb, FAILING_TEST)
     seen["has_checks"] = (folder / "cs231n" / "checks.py").exists()
     timings["flow_s"] = round(time.monotonic() - start, 1)
+    timings["versions"] = {n: importlib.metadata.version(n) for n in JUPYTER_PACKAGES + ["jupyter_server"]}
     (SHOTS / "timings.json").write_text(json.dumps(timings, indent=1) + "\n")
     print("browser flow timings:", timings)
     return seen
@@ -169,14 +172,14 @@ def test_run_all_runs_every_cell_and_saves(flow):
 
 
 def test_validate_passes_the_solved_notebook(flow):
-    text, classes = flow["solved"]
+    text, state = flow["solved"]
     assert SUCCESS in text, text
-    assert "validation-success" in classes
+    assert state == ["validation-success"]
 
 
 def test_validate_names_the_failing_check(flow):
-    text, classes = flow["mistake"]
-    assert SUCCESS not in text and "validation-failed" in classes, text
+    text, state = flow["mistake"]
+    assert SUCCESS not in text and state == ["validation-failed"], text
     assert flow["failing_docstring"] in text, text
 
 
@@ -185,6 +188,20 @@ def test_validate_shows_the_diagnosis(flow):
         pytest.skip("the release has no cs231n/checks.py yet: no diagnosis to look for")
     text, _ = flow["mistake"]
     assert DIAGNOSIS.search(text), text
+
+
+def test_the_jupyter_under_test_is_what_the_release_allows(tmp_path_factory):
+    """The server of these tests comes from this environment: its Jupyter packages must be
+    versions the release's requirements.txt allows, or the test proves nothing for students."""
+    from importlib.metadata import version
+    from packaging.requirements import Requirement
+
+    lines = (release_dist(tmp_path_factory) / "softmax" / "requirements.txt").read_text().splitlines()
+    reqs = {r.name: r for r in (Requirement(l) for l in lines if l.strip() and not l.startswith("#"))}
+    for name in JUPYTER_PACKAGES:
+        assert name in reqs, f"the release's requirements.txt does not name {name}"
+        assert reqs[name].specifier.contains(version(name), prereleases=True), (
+            f"{name} {version(name)} is installed, the release allows {reqs[name].specifier}")
 
 
 def test_students_config_lets_validate_run_as_long_as_the_grader(tmp_path_factory):
