@@ -23,7 +23,7 @@ import browser
 from test_release import REPO, release_dist
 
 REASON = browser.missing_browser()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
+needs_browser = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
 
 SHOTS = REPO / "build" / "browser"
 CONFIG_SOURCE = REPO / "instructor" / "data" / "release" / "jupyter_config"
@@ -153,6 +153,7 @@ def flow(tmp_path_factory, synthetic_cifar):
     return seen
 
 
+@needs_browser
 def test_instructor_tools_are_hidden_and_validate_is_there(flow):
     assert INSTRUCTOR_MENU not in flow["menus"], flow["menus"]
     assert "Run" in flow["menus"] and "Kernel" in flow["menus"], flow["menus"]
@@ -164,6 +165,7 @@ def test_instructor_tools_are_hidden_and_validate_is_there(flow):
     assert "validate_assignment | extension was successfully loaded" in flow["log"]
 
 
+@needs_browser
 def test_run_all_runs_every_cell_and_saves(flow):
     code = [c for c in flow["saved"]["cells"] if c["cell_type"] == "code"]
     assert all(c["execution_count"] for c in code), "a code cell was not run"
@@ -171,18 +173,21 @@ def test_run_all_runs_every_cell_and_saves(flow):
     assert not errors, errors[0]
 
 
+@needs_browser
 def test_validate_passes_the_solved_notebook(flow):
     text, state = flow["solved"]
     assert SUCCESS in text, text
     assert state == ["validation-success"]
 
 
+@needs_browser
 def test_validate_names_the_failing_check(flow):
     text, state = flow["mistake"]
     assert SUCCESS not in text and state == ["validation-failed"], text
     assert flow["failing_docstring"] in text, text
 
 
+@needs_browser
 def test_validate_shows_the_diagnosis(flow):
     if not flow["has_checks"]:
         pytest.skip("the release has no cs231n/checks.py yet: no diagnosis to look for")
@@ -215,6 +220,7 @@ def test_students_config_lets_validate_run_as_long_as_the_grader(tmp_path_factor
         f"{path.name}: Execute.timeout is {timeout}; Validate would interrupt slow cells")
 
 
+@needs_browser
 def test_without_the_config_the_instructor_tools_show(tmp_path_factory):
     """The control: the same release started without JUPYTER_CONFIG_PATH shows nbgrader's
     instructor menu, so the test above can fail."""
