@@ -44,12 +44,17 @@ def free_port():
 
 
 # ---- a student's folder ------------------------------------------------------------------
-def solve_release(folder, repo):
+_REGION = re.compile(r"[ \t]*### BEGIN SOLUTION\n(.*?)[ \t]*### END SOLUTION\n?", re.S)
+
+
+def solve_release(folder, repo, shorter=None):
     """Fill in folder (a copy of the release) with the instructor's solution, in place.
 
-    The notebook's solution cells take the solution notebook's source (marker lines
-    dropped, as a student would write it); each .py file of the release that has
-    a stub gets the repository's file.
+    The notebook's solution cells take the solution notebook's source, each solution
+    region replaced by its inside (as a student would write it); shorter, if given,
+    is (text, replacement): a region containing text is replaced by replacement
+    instead (for example a smaller hyperparameter grid). Each .py file of the
+    release that has a stub gets the repository's file.
     """
     nb_path = os.path.join(folder, "softmax.ipynb")
     with open(nb_path, encoding="utf-8") as f:
@@ -57,18 +62,26 @@ def solve_release(folder, repo):
     with open(os.path.join(repo, "softmax.ipynb"), encoding="utf-8") as f:
         answers = {c["metadata"].get("nbgrader", {}).get("grade_id"): "".join(c["source"])
                    for c in json.load(f)["cells"]}
+
+    def inside(m):
+        if shorter and shorter[0] in m.group(1):
+            return shorter[1]
+        return m.group(1)
+
     for cell in nb["cells"]:
         meta = cell["metadata"].get("nbgrader", {})
         if meta.get("solution"):
-            lines = answers[meta["grade_id"]].splitlines(keepends=True)
-            cell["source"] = "".join(l for l in lines if "### BEGIN SOLUTION" not in l
-                                     and "### END SOLUTION" not in l)
+            cell["source"] = _REGION.sub(inside, answers[meta["grade_id"]])
     with open(nb_path, "w", encoding="utf-8") as f:
         json.dump(nb, f, indent=1)
     for root, _, names in os.walk(os.path.join(folder, "cs231n")):
         for name in names:
             path = os.path.join(root, name)
-            if name.endswith(".py") and "raise NotImplementedError" in open(path, encoding="utf-8").read():
+            if not name.endswith(".py"):
+                continue
+            with open(path, encoding="utf-8") as f:
+                stub = "raise NotImplementedError" in f.read()
+            if stub:
                 shutil.copyfile(os.path.join(repo, os.path.relpath(path, folder)), path)
 
 
