@@ -221,3 +221,48 @@ def test_one_command_lists_the_pipeline_and_each_stage_has_help(command):
     if not command:
         for name in ["release", "autograde", "solved-handin"]:
             assert name in proc.stdout
+
+
+def test_batch_prints_progress_with_the_time_left(graded):
+    _, proc, _ = graded
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("[")]
+    assert len(lines) == 4
+    assert all(re.match(r"\[[123]/4, about \d+ (s|min) left\] ", line) for line in lines[:3]), lines
+    assert lines[3].startswith("[4/4] ")
+
+
+@pytest.mark.parametrize("done, total, elapsed, expected", [
+    (1, 4, 30.0, "[1/4, about 2 min left]"),
+    (1, 10, 30.0, "[1/10, about 4 min left]"),
+    (3, 4, 30.0, "[3/4, about 10 s left]"),
+    (4, 4, 30.0, "[4/4]"),
+])
+def test_progress_estimates_from_the_mean_time_so_far(done, total, elapsed, expected):
+    from instructor.grade.batch import progress
+    assert progress(done, total, elapsed) == expected
+
+
+def test_job_and_result_travel_as_json_unchanged():
+    """What a worker on another machine would receive and send back."""
+    import random
+    from instructor.grade.job import (Bundle, GradeCell, Job, Limits, ManualAnswer, Options,
+                                      Result, TestScore, from_json, to_json)
+    rng = random.Random(0)
+    zip_bytes = bytes(rng.randrange(256) for _ in range(1000))
+    job = Job("alice", "softmax_alice.zip", zip_bytes, "ab" * 32, 1.5e9,
+              Limits(cell_timeout=20, max_file=7), Options("bwrap", 2), ["a note"])
+    back = from_json(Job, to_json(job))
+    assert back == job and back.handin == zip_bytes and back.limits.unpack().max_file == 7
+    bundle = Bundle("/t", "f" * 64, ["cs231n/x.py"], [GradeCell("t1", 3.0, "auto"),
+                    GradeCell("q1", 1.0, "manual")], "/data", "/work")
+    assert from_json(Bundle, to_json(bundle)) == bundle
+    assert (bundle.auto_max, bundle.manual_max) == (3.0, 1.0)
+    result = Result("alice", "softmax_alice.zip", "ab" * 32, 1.5e9, "f" * 64, "graded",
+                    [TestScore("t1", 2.0, 3.0, "failed", "AssertionError: no")],
+                    [ManualAnswer("q1", 1.0, True)], ["n"], [{"kind": "timeout", "cell": 3}],
+                    {"softmax.ipynb": b"{}", "cs231n/x.py": zip_bytes}, "<html>", "log", 12.5,
+                    {"autograde": 10.0})
+    back = from_json(Result, to_json(result))
+    assert back == result and back.scores == {"t1": 2.0}
+    assert set(result.summary()) == set(json.loads(to_json(result))) - {"autograded",
+                                                                       "feedback_html", "log"}

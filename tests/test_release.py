@@ -256,3 +256,56 @@ def test_strip_keeps_indentation_and_reports_bad_markers():
     for text, message in bad.items():
         with pytest.raises(MarkerError, match=message):
             strip_solutions(text, "x.py")
+
+
+# ---- no given file computes what students write ---------------------------------------------
+EXP_HEADER = ("import math\nimport numpy as np\nimport scipy.special\nfrom numpy import exp\n"
+              "from numpy import exp as E\nfrom scipy.special import logsumexp\n\n\n"
+              "def f(x):\n    \"\"\"np.exp(x) in a docstring does not count.\"\"\"\n"
+              "    # nor np.exp(x) in a comment\n")
+EXP_LINE = EXP_HEADER.count("\n") + 1
+
+
+@pytest.mark.parametrize("code, what", [
+    ("np.exp(x)", "calls np.exp"),
+    ("math.exp(1.0)", "calls math.exp"),
+    ("np.expm1(x)", "calls np.expm1"),
+    ("exp(x)", "calls exp"),
+    ("E(x)", "calls E"),
+    ("logsumexp(x, axis=1)", "calls logsumexp"),
+    ("scipy.special.log_softmax(x)", "calls scipy.special.log_softmax"),
+    ("scipy.special.softmax(x)", "calls scipy.special.softmax"),
+    ("getattr(np, 'exp')(x)", "calls getattr(np, 'exp')"),
+    ("np.e ** x", "computes np.e ** x"),
+    ("g = np.exp", "uses np.exp"),
+])
+def test_given_code_check_finds_each_exponential(code, what):
+    from instructor.release.given_code import exp_calls
+    found = exp_calls(EXP_HEADER + f"    y = {code}\n")
+    assert (EXP_LINE, what) in found, found
+
+
+def test_given_code_check_ignores_comments_and_other_math():
+    from instructor.release.given_code import exp_calls
+    src = ('"""L = log(sum_j exp(s_j)) - s_y: np.exp in a docstring."""\n'
+           "import numpy as np\nfrom cs231n.classifiers import softmax\n\n\n"
+           "def f(x):\n    # np.exp(x)\n    y = np.log(np.maximum(x, 1e-12)) ** 2\n"
+           "    return softmax.softmax_loss_naive(y, x, x, 0.0), 'np.exp(x)'\n")
+    assert exp_calls(src) == []
+
+
+def test_release_refuses_a_given_file_that_calls_np_exp(tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    given = [rel for rel in package_py_files(str(repo)) if rel not in STUDENT_PY
+             and "import numpy as np" in (repo / rel).read_text()]
+    assert given
+    rel = given[0]
+    text = (repo / rel).read_text().rstrip("\n") + "\n\n\ndef _probabilities(S):\n    return np.exp(S)\n"
+    (repo / rel).write_text(text)
+    line = text.count("\n")
+    out = tmp_path / "dist"
+    proc = run_release(out, repo)
+    assert proc.returncode != 0
+    assert f"{rel}:{line}: calls np.exp" in proc.stderr, proc.stderr
+    assert "nothing was written" in proc.stderr
+    assert not (out / "softmax.zip").exists()

@@ -173,14 +173,16 @@ def write_csv(out, cells, roster, problems):
             rows.append([sid, "missing", 0, auto_max, manual_max, "", *[0] * len(auto), "",
                          "no hand-in"])
             continue
-        points = {t["name"]: t["points"] for t in r.get("tests", [])}
+        # (results written before tests were listed one by one have a "scores" table)
+        points = {t["name"]: t["points"] for t in r.get("tests", [])} or r.get("scores", {})
         scores = [points.get(g, 0) for g, _ in auto]
         notes = list(r["notes"])
         if roster and sid not in roster:
             notes.append("not on the roster")
         m = manual.get(sid)
+        handin = r.get("handin_name", r.get("handin", ""))
         rows.append([sid, r["status"], _num(sum(scores)), _num(auto_max), _num(manual_max),
-                     "" if m is None else _num(m), *[_num(s) for s in scores], r["handin_name"],
+                     "" if m is None else _num(m), *[_num(s) for s in scores], handin,
                      " | ".join(notes)])
     for name, message in problems:
         rows.append(["", "not-graded", 0, _num(auto_max), _num(manual_max), "",

@@ -15,8 +15,9 @@ Writes OUT/softmax/ and OUT/softmax.zip (the same folder, zipped) with
 The notebook goes through real `nbgrader generate_assignment`, in a temporary
 course folder with instructor/data/nbgrader_config.py. nbgrader copies other
 files as they are, so the .py files are stripped here (markers.strip_solutions)
-before it runs. The result is then searched for any solution or hidden-test
-text (leaks.py) and refused if some is found.
+before it runs, and checked: none may call exp or a log-softmax (given_code.py).
+The result is then searched for any solution or hidden-test text (leaks.py)
+and refused if some is found.
 
 Everything is built in a temporary folder inside OUT and moved into place at
 the end: on any error (a source notebook that is not valid JSON, unbalanced
@@ -36,6 +37,7 @@ from instructor.assignment import (ASSIGNMENT_ID, NBGRADER_CONFIG, NOTEBOOK, REL
                                    RELEASE_EXTRAS, REPO_ROOT, load_nbgrader_config,
                                    package_sources)
 from instructor.markers import STUB, MarkerError, strip_solutions
+from instructor.release.given_code import check_given_files
 from instructor.release.leaks import find_leaks, source_secrets
 
 
@@ -187,6 +189,11 @@ def make_course(course, repo_root=REPO_ROOT, in_process=False):
     notebook = os.path.join(repo_root, NOTEBOOK)
     check_notebook(notebook)
     files, with_solutions = stripped_package(repo_root)
+    unsafe = check_given_files(files)
+    if unsafe:
+        raise ReleaseError("a file given to students computes an exponential or a (log-)softmax, "
+                           "which is what they must write themselves:\n"
+                           + "\n".join(f"  {p}" for p in unsafe))
     check_config(with_solutions)
     check_student_config()
     source = os.path.join(course, "source", ASSIGNMENT_ID)
