@@ -10,6 +10,9 @@ from nbclient import NotebookClient
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK = os.path.join(ROOT, "softmax.ipynb")
+# What OpenBLAS, MKL, BLIS and OpenMP read for their number of threads.
+BLAS_THREAD_VARIABLES = ["OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+                         "OMP_NUM_THREADS"]
 STUDENT_PY = ["cs231n/classifiers/softmax.py", "cs231n/classifiers/linear_classifier.py"]
 
 
@@ -79,6 +82,9 @@ def executed(synthetic_cifar, tmp_path_factory):
     nb = load()
     nb.cells.append(nbformat.v4.new_code_cell(PROBE))
     env = dict(os.environ, CIFAR10_DIR=str(synthetic_cifar), MPLBACKEND="Agg")
+    # One BLAS thread, as `make run` gives the kernel: thousands of small SGD
+    # products on two threads crawl whenever the machine is busy.
+    env.update({var: "1" for var in BLAS_THREAD_VARIABLES})
     client = NotebookClient(nb, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": ROOT}})
     old = dict(os.environ)

@@ -47,8 +47,8 @@ class LinearClassifier:
         if num_iters < 0 or batch_size < 1:
             raise ValueError(f"need num_iters >= 0 and batch_size >= 1, got "
                              f"{num_iters} and {batch_size}")
-        num_train, dim = X.shape
-        num_classes = int(y.max()) + 1  # assume y takes values 0...K-1 where K is number of classes
+        dim = X.shape[1]
+        num_classes = int(y.max()) + 1  # labels are 0 .. C-1
         # One generator for the initial weights and every minibatch: with a
         # seed, the whole run repeats exactly.
         rng = np.random.default_rng(self.seed)
