@@ -59,7 +59,7 @@ def load_config():
 
 def make_bundle(config, root, work):
     """The assignment bundle from the files the autograder zip ships."""
-    from instructor.grade.bundle import SetupError, grade_cells, matplotlib_cache
+    from instructor.grade.bundle import SetupError, grade_cells
     from instructor.grade.job import Bundle
     template = os.path.join(REPO_ROOT, TEMPLATE)
     data_dir = os.path.abspath(os.environ.get("CIFAR10_DIR")
@@ -70,14 +70,14 @@ def make_bundle(config, root, work):
     return Bundle(template=template, fingerprint=config["fingerprint"],
                   student_files=list(config["student_files"]), cells=grade_cells(template),
                   data_dir=data_dir, work=os.path.join(work, "handins"),
-                  mpl_cache=matplotlib_cache(work),
                   # The kernel sees none of the autograder: not the gradebook with the
                   # hidden tests, not the results it could forge, not the upload's folder.
                   hide=sorted({root, REPO_ROOT}))
 
 
-def grade_submission(root, config, bundle):
+def grade_submission(root, config, bundle, work):
     """The Result for ROOT/submission."""
+    from instructor.grade.bundle import matplotlib_cache
     from instructor.grade.job import NOT_GRADED, Job, Limits, Options
     from instructor.grade.one import end_orphans, failed_result, grade_one
     from instructor.gradescope.upload import upload_as_zip
@@ -96,6 +96,7 @@ def grade_submission(root, config, bundle):
               sha256=hashlib.sha256(data).hexdigest(), mtime=time.time(), limits=limits,
               options=Options(sandbox=sandbox, threads=os.cpu_count() or 1), notes=notes)
     os.makedirs(bundle.work, exist_ok=True)
+    bundle.mpl_cache = matplotlib_cache(work)   # only now: an unusable upload is told at once
     try:
         return grade_one(job, bundle)
     finally:
@@ -116,7 +117,7 @@ def main():
     work = tempfile.mkdtemp(prefix="softmax-gradescope-")
     try:
         bundle = make_bundle(config, root, work)
-        result = grade_submission(root, config, bundle)
+        result = grade_submission(root, config, bundle, work)
     except Exception as e:  # the grader's fault: Gradescope shows the run as failed
         traceback.print_exc()
         return grader_failure(root, f"{type(e).__name__}: {e}")
