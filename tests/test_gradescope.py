@@ -313,3 +313,69 @@ def test_grader_side_failures_are_reported_as_such(autograder_zip, tmp_path, dis
     proc, data = run_autograder(root, tmp_path, python=tmp_path / "no-python")
     assert proc.returncode == 1 and "no Python at" in proc.stderr
     assert data["extra_data"]["status"] == "grader-error"
+
+
+# ---- the pieces, without running a notebook ---------------------------------------------------
+def names_in(data):
+    return sorted(zipfile.ZipFile(io.BytesIO(data)).namelist())
+
+
+@pytest.mark.parametrize("prefix", ["", "my work/"])
+def test_uploaded_files_become_a_handin_zip(tmp_path, prefix):
+    from instructor.grade.job import Limits
+    from instructor.gradescope.upload import upload_as_zip
+    sub = tmp_path / "submission"
+    write_files(sub, {f"{prefix}softmax.ipynb": "{}", f"{prefix}cs231n/classifiers/softmax.py": "x = 1\n",
+                      f"{prefix}cs231n/__pycache__/softmax.cpython-311.pyc": "junk",
+                      f"{prefix}datasets/README.md": "data", "__MACOSX/._softmax.ipynb": "junk"})
+    (sub / f"{prefix}cs231n" / "link.py").symlink_to("/etc/passwd")
+    data, name, notes = upload_as_zip(str(sub), Limits().unpack())
+    assert names_in(data) == ["cs231n/classifiers/softmax.py", "softmax.ipynb"]
+    assert name == "upload"
+    assert any("ignored" in n for n in notes)
+    assert any("inside a folder" in n for n in notes) == bool(prefix)
+
+
+def test_an_uploaded_zip_is_passed_on_as_it_is(tmp_path, dist):
+    from instructor.grade.job import Limits
+    from instructor.gradescope.upload import upload_as_zip
+    from instructor.handin.unpack import HandinError
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    handin(sub / "softmax_ada.zip", dist)
+    data, name, _ = upload_as_zip(str(sub), Limits().unpack())
+    assert data == (sub / "softmax_ada.zip").read_bytes() and name == "softmax_ada.zip"
+    handin(sub / "softmax_ada(1).zip", dist)
+    with pytest.raises(HandinError, match="several zips"):
+        upload_as_zip(str(sub), Limits().unpack())
+    (sub / "softmax_ada(1).zip").unlink()
+    with pytest.raises(HandinError, match="more than the limit"):
+        upload_as_zip(str(sub), Limits(max_handin=100).unpack())
+
+
+@pytest.mark.parametrize("visibility", ["hidden", "after_due_date", "after_published", "visible"])
+def test_results_follow_the_visibility_chosen_at_build_time(visibility):
+    from instructor.grade.job import GradeCell, Result, TestScore
+    from instructor.gradescope.results import results_json
+    cells = [GradeCell(t, float(p), "auto") for t, p in TESTS.items()]
+    cells.insert(1, GradeCell("q1_answer", 1.0, "manual"))
+    secret = "assert _hidden_check(W) < 1e-7, 'secret'"
+    result = Result(student_id="student", handin_name="upload", sha256="x", mtime=0.0,
+                    fingerprint="f", status="graded-with-problems", seconds=12.3,
+                    notes=["test_sgd: stopped after the time limit of 300 s per cell"],
+                    tests=[TestScore(t, float(p), float(p), "passed") for t, p in TESTS.items()])
+    result.tests[2] = TestScore("test_vectorized", 7.0, 4.0, "failed", f"AssertionError: {secret}")
+    result.tests[3] = TestScore("test_sgd", 0.0, 3.0, "failed", "TimeoutError: cell timed out")
+    data = results_json(result, cells, {"test_vectorized", "test_sgd"}, [secret], visibility)
+    validate_results(data)
+    by_name = {t["name"]: t for t in data["tests"]}
+    assert "q1_answer" not in by_name
+    assert by_name["test_vectorized"]["score"] == 4          # clamped to its points
+    assert secret not in json.dumps(data) and "hidden test" in by_name["test_vectorized"]["output"]
+    assert by_name["test_sgd"]["visibility"] == visibility and "visibility" not in by_name["test_sweep"]
+    assert by_name["test_sgd"]["output"] == "TimeoutError: cell timed out"
+    assert "test_sgd: stopped after the time limit" in data["output"]
+    assert data["score"] == AUTO_MAX - 3
+    assert (f"{AUTO_MAX - 3} / {AUTO_MAX}" in data["output"]) == (visibility == "visible")
+    with pytest.raises(ValueError):
+        results_json(result, cells, set(), [], "sometimes")

@@ -78,8 +78,8 @@ def make_bundle(config, root, work):
 def grade_submission(root, config, bundle, work):
     """The Result for ROOT/submission."""
     from instructor.grade.bundle import matplotlib_cache
-    from instructor.grade.job import NOT_GRADED, Job, Limits, Options
-    from instructor.grade.one import end_orphans, failed_result, grade_one
+    from instructor.grade.job import NOT_GRADED, Job, Limits, Options, Result
+    from instructor.grade.one import end_orphans, grade_one
     from instructor.gradescope.upload import upload_as_zip
     from instructor.handin.unpack import HandinError
     from instructor.sandbox.limits import bwrap_works
@@ -89,9 +89,9 @@ def grade_submission(root, config, bundle, work):
     try:
         data, name, notes = upload_as_zip(os.path.join(root, "submission"), limits.unpack())
     except HandinError as e:
-        job = Job(student_id="student", handin_name="", handin=b"", sha256="",
-                  mtime=time.time(), limits=limits)
-        return failed_result(job, bundle, NOT_GRADED, [str(e)])
+        # Told at once: no worker, no feedback page (Gradescope shows results.json only).
+        return Result(student_id="student", handin_name="", sha256="", mtime=time.time(),
+                      fingerprint=bundle.fingerprint, status=NOT_GRADED, notes=[str(e)])
     job = Job(student_id="student", handin_name=name, handin=data,
               sha256=hashlib.sha256(data).hexdigest(), mtime=time.time(), limits=limits,
               options=Options(sandbox=sandbox, threads=os.cpu_count() or 1), notes=notes)
