@@ -12,6 +12,7 @@ Each command has its own --help. Each stage lives in its own subpackage
 """
 import argparse
 import os
+import re
 import sys
 
 from instructor.sandbox.limits import parse_size
@@ -40,6 +41,10 @@ def _gradescope(args):
     from instructor.gradescope.build import main
     if args.cell_timeout < 1 or args.timeout < 10:
         print("gradescope: error: --cell-timeout must be >= 1, --timeout >= 10", file=sys.stderr)
+        return 2
+    if not re.fullmatch(r"3\.\d{1,2}", args.python_version):
+        print(f"gradescope: error: --python-version must look like 3.11, not {args.python_version!r}",
+              file=sys.stderr)
         return 2
     return main(args)
 

@@ -212,7 +212,16 @@ def make_upload(kind, submission, dist):
     if kind == "files":       # one folder deep, as a drag-and-dropped folder may arrive
         write_files(submission / "softmax", solved_files(dist))
     elif kind == "zip":       # what collectSubmission.sh writes
-        handin(submission / "softmax_ada.zip", dist)
+        # With a cell that kills its kernel if it can see the autograder's files.
+        nb = student_notebook(dist)
+        root = submission.parent
+        nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [],
+                            "execution_count": None, "source": (
+            "import os\n"
+            f"if any(os.path.exists(p) for p in [{str(root / 'source' / 'autograder.json')!r}, "
+            f"{str(root / 'results')!r}, {str(root / 'submission')!r}]):\n"
+            "    os._exit(1)")})
+        handin(submission / "softmax_ada.zip", dist, notebook=nb)
     elif kind == "bug":
         files = solved_files(dist)
         files["cs231n/classifiers/softmax.py"] = replace_once(
@@ -238,7 +247,7 @@ def graded(autograder_zip, synthetic_cifar, dist, tmp_path_factory):
 def test_solution_gets_full_marks(graded, kind):
     proc, data = graded(kind)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert data["score"] == AUTO_MAX
+    assert data["score"] == AUTO_MAX, (data["output"], data["tests"])
     assert {t["name"]: t["score"] for t in data["tests"]} == TESTS
     assert all(t["status"] == "passed" for t in data["tests"])
     assert data["extra_data"]["status"] == "graded"
@@ -249,13 +258,24 @@ def test_solution_gets_full_marks(graded, kind):
         assert t.get("visibility") == expected, t["name"]
     if kind == "files":
         assert "inside a folder 'softmax/'" in data["output"]
+    if kind == "zip" and "sandbox: bwrap" in proc.stdout:
+        # the kernel saw none of the autograder's folders (else it would have died)
+        assert "kernel died" not in data["output"]
+        assert data["extra_data"]["status"] == "graded"
+
+
+def test_make_gradescope_runs_the_command():
+    proc = subprocess.run(["make", "-n", "gradescope", "PY=python"], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "python -m instructor gradescope --out dist/gradescope" in proc.stdout
 
 
 def test_a_bug_loses_its_test(graded):
     proc, data = graded("bug")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     scores = {t["name"]: t["score"] for t in data["tests"]}
-    assert scores["test_vectorized"] == 0
+    assert scores["test_vectorized"] == 0, data["tests"]
     assert data["score"] == AUTO_MAX - TESTS["test_vectorized"]
     failed = next(t for t in data["tests"] if t["name"] == "test_vectorized")
     assert failed["status"] == "failed" and failed["output"] not in ("", "Passed.")
@@ -379,3 +399,16 @@ def test_results_follow_the_visibility_chosen_at_build_time(visibility):
     assert (f"{AUTO_MAX - 3} / {AUTO_MAX}" in data["output"]) == (visibility == "visible")
     with pytest.raises(ValueError):
         results_json(result, cells, set(), [], "sometimes")
+
+
+def test_the_command_has_help_and_refuses_bad_options(tmp_path):
+    top = instructor("--help")
+    assert top.returncode == 0 and "gradescope" in top.stdout
+    proc = instructor("gradescope", "--help")
+    assert proc.returncode == 0 and "--hidden-visibility" in proc.stdout
+    for bad in (["--hidden-visibility", "sometimes"], ["--python-version", "3"],
+                ["--timeout", "5"]):
+        proc = instructor("gradescope", "--out", tmp_path, *bad)
+        assert proc.returncode == 2, bad
+        assert "error" in proc.stderr
+    assert not (tmp_path / "autograder.zip").exists()
