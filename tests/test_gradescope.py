@@ -348,7 +348,7 @@ def test_uploaded_files_become_a_handin_zip(tmp_path, prefix):
     write_files(sub, {f"{prefix}softmax.ipynb": "{}", f"{prefix}cs231n/classifiers/softmax.py": "x = 1\n",
                       f"{prefix}cs231n/__pycache__/softmax.cpython-311.pyc": "junk",
                       f"{prefix}datasets/README.md": "data", "__MACOSX/._softmax.ipynb": "junk"})
-    (sub / f"{prefix}cs231n" / "link.py").symlink_to("/etc/passwd")
+    (sub / f"{prefix}cs231n" / "passwd_alias.py").symlink_to("/etc/passwd")
     data, name, notes = upload_as_zip(str(sub), Limits().unpack())
     assert names_in(data) == ["cs231n/classifiers/softmax.py", "softmax.ipynb"]
     assert name == "upload"
