@@ -2,7 +2,8 @@
 # make test       run the test suite (no network, no data set needed)
 # make release    build the student release into dist/softmax/ and dist/softmax.zip
 # make autograde SUBMISSIONS=<dir of zips> [OUT=build/grading] [AUTOGRADE_FLAGS=...]
-#                 (both: python -m instructor COMMAND; python -m instructor --help lists them)
+# make gradescope the Gradescope autograder: dist/gradescope/autograder.zip [GRADESCOPE_FLAGS=...]
+#                 (all three: python -m instructor COMMAND; python -m instructor --help lists them)
 # make bench      benchmark the solution on the real data set
 #
 # CIFAR10_DIR (environment) points at a cifar-10-batches-py folder elsewhere.
@@ -11,7 +12,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= build/grading
 
-.PHONY: setup data run test release autograde bench clean
+.PHONY: setup data run test release autograde gradescope bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +38,9 @@ release: setup
 autograde: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make autograde SUBMISSIONS=<dir of zips> [OUT=$(OUT)]" >&2; exit 2; }
 	$(PY) -m instructor autograde "$(SUBMISSIONS)" --out "$(OUT)" $(AUTOGRADE_FLAGS)
+
+gradescope: setup
+	$(PY) -m instructor gradescope --out dist/gradescope $(GRADESCOPE_FLAGS)
 
 bench: setup data
 	$(PY) -m tools.bench

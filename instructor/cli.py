@@ -3,6 +3,7 @@
     python -m instructor release [--out dist]                  build the student release
     python -m instructor solved-handin DIST OUT.zip            the solution as a hand-in
     python -m instructor autograde SUBMISSIONS [--out OUT]     grade a folder of hand-ins
+    python -m instructor gradescope [--out dist/gradescope]    the Gradescope autograder zip
     python -m instructor leaks FOLDER                          search a folder for solutions
     python -m instructor strip FILE.py                         print a file's student version
 
@@ -11,6 +12,7 @@ Each command has its own --help. Each stage lives in its own subpackage
 """
 import argparse
 import os
+import re
 import sys
 
 from instructor.sandbox.limits import parse_size
@@ -30,6 +32,18 @@ def _autograde(args):
     from instructor.grade.batch import main
     if args.jobs < 1 or args.cell_timeout < 1 or args.timeout < 10:
         print("autograde: error: --jobs must be >= 1, --cell-timeout >= 1, --timeout >= 10",
+              file=sys.stderr)
+        return 2
+    return main(args)
+
+
+def _gradescope(args):
+    from instructor.gradescope.build import main
+    if args.cell_timeout < 1 or args.timeout < 10:
+        print("gradescope: error: --cell-timeout must be >= 1, --timeout >= 10", file=sys.stderr)
+        return 2
+    if not re.fullmatch(r"3\.\d{1,2}", args.python_version):
+        print(f"gradescope: error: --python-version must look like 3.11, not {args.python_version!r}",
               file=sys.stderr)
         return 2
     return main(args)
@@ -101,6 +115,23 @@ def parser():
     p.add_argument("--sandbox", choices=["auto", "bwrap", "none"], default="auto",
                    help="isolate kernels with bubblewrap: auto (if it works here), bwrap, none")
     p.set_defaults(run=_autograde)
+
+    p = sub.add_parser("gradescope", help="build the Gradescope autograder (make gradescope)",
+                       description="Write OUT/autograder.zip, to upload as the autograder of a "
+                                   "Gradescope programming assignment.",
+                       epilog="See instructor/gradescope/build.py for what the zip holds.")
+    p.add_argument("--out", default=os.path.join("dist", "gradescope"),
+                   help="output folder (default: dist/gradescope)")
+    p.add_argument("--hidden-visibility", default="after_published",
+                   choices=["hidden", "after_due_date", "after_published", "visible"],
+                   help="when students see the tests with hidden parts (default: after_published)")
+    p.add_argument("--python-version", default="3.11",
+                   help="the Python setup.sh installs (default: 3.11)")
+    p.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (300)")
+    p.add_argument("--timeout", type=int, default=1800,
+                   help="seconds per submission (1800; keep it below Gradescope's timeout)")
+    p.add_argument("--memory", type=parse_size, default="4G", help="kernel memory limit (4G)")
+    p.set_defaults(run=_gradescope)
 
     p = sub.add_parser("leaks", help="search a folder for solution or hidden-test text",
                        description="List solution or hidden-test text found in FOLDER "

@@ -1,0 +1,144 @@
+"""Grade one Gradescope submission: what run_autograder starts.
+
+    AUTOGRADER_ROOT=/autograder  python -m instructor.gradescope.run
+
+Run from the unpacked autograder (ROOT/source, which holds this package, the
+assignment's gradebook and release, and autograder.json, written by build.py),
+it grades ROOT/submission with grade_one(), the same hardened grading as
+`python -m instructor autograde` (sandboxed kernel, limits, repairs, restored
+test cells), and writes ROOT/results/results.json (results.py). What it prints
+goes to Gradescope's stdout file, which only instructors see.
+
+Exit status: 0 when results.json holds the grade, including 0 points for an
+upload that cannot be graded (the student's results page explains why);
+1 when grading failed on the grader's side (results.json then says so), so
+that Gradescope marks the run as failed for the instructor to look at.
+"""
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+
+from instructor.assignment import REPO_ROOT, write_text
+
+CONFIG = "autograder.json"          # written by build.py into the zip's root
+TEMPLATE = "assignment"             # the course template: gradebook.db, release/softmax/
+
+
+def autograder_root():
+    return os.path.abspath(os.environ.get("AUTOGRADER_ROOT") or "/autograder")
+
+
+def write_results(root, data):
+    folder = os.path.join(root, "results")
+    os.makedirs(folder, exist_ok=True)
+    write_text(os.path.join(folder, "results.json"), json.dumps(data, indent=1))
+
+
+def grader_failure(root, message):
+    """results.json for a failure before any Result exists (no configuration, no data)."""
+    from instructor.gradescope.results import overall_output
+    from instructor.grade.job import GRADER_ERROR, Result
+    result = Result(student_id="student", handin_name="", sha256="", mtime=time.time(),
+                    fingerprint="", status=GRADER_ERROR, notes=[message])
+    write_results(root, {"score": 0, "output": overall_output(result, 0, 0, ""),
+                         "output_format": "text", "stdout_visibility": "hidden", "tests": [],
+                         "extra_data": {"status": GRADER_ERROR}})
+    print(f"grading failed: {message}", flush=True)
+    return 1
+
+
+def load_config():
+    with open(os.path.join(REPO_ROOT, CONFIG), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def make_bundle(config, root, work):
+    """The assignment bundle from the files the autograder zip ships."""
+    from instructor.grade.bundle import SetupError, grade_cells
+    from instructor.grade.job import Bundle
+    template = os.path.join(REPO_ROOT, TEMPLATE)
+    data_dir = os.path.abspath(os.environ.get("CIFAR10_DIR")
+                               or os.path.join(REPO_ROOT, "datasets", "cifar-10-batches-py"))
+    if not os.path.isfile(os.path.join(data_dir, "data_batch_1")):
+        raise SetupError(f"CIFAR-10 not found in {data_dir} (setup.sh downloads it there; "
+                         "off Gradescope set CIFAR10_DIR)")
+    return Bundle(template=template, fingerprint=config["fingerprint"],
+                  student_files=list(config["student_files"]), cells=grade_cells(template),
+                  data_dir=data_dir, work=os.path.join(work, "handins"),
+                  # The kernel sees none of the autograder: not the gradebook with the
+                  # hidden tests, not the results it could forge, not the upload's folder.
+                  hide=sorted({root, REPO_ROOT}))
+
+
+def grade_submission(root, config, bundle, work):
+    """The Result for ROOT/submission."""
+    from instructor.grade.bundle import matplotlib_cache
+    from instructor.grade.job import NOT_GRADED, Job, Limits, Options, Result
+    from instructor.grade.one import end_orphans, grade_one
+    from instructor.gradescope.upload import upload_as_zip
+    from instructor.handin.unpack import HandinError
+    from instructor.sandbox.limits import bwrap_works
+    limits = Limits(**config["limits"])
+    sandbox = "bwrap" if bwrap_works() else "none"
+    print(f"sandbox: {sandbox}", flush=True)
+    try:
+        data, name, notes = upload_as_zip(os.path.join(root, "submission"), limits.unpack())
+    except HandinError as e:
+        # Told at once: no worker, no feedback page (Gradescope shows results.json only).
+        return Result(student_id="student", handin_name="", sha256="", mtime=time.time(),
+                      fingerprint=bundle.fingerprint, status=NOT_GRADED, notes=[str(e)])
+    job = Job(student_id="student", handin_name=name, handin=data,
+              sha256=hashlib.sha256(data).hexdigest(), mtime=time.time(), limits=limits,
+              # One BLAS thread: a container's CPU quota is not what os.cpu_count() says,
+              # and more threads than cores slow numpy down by far (and with it the
+              # notebook's own check that the vectorized loss is faster than the loop).
+              options=Options(sandbox=sandbox, threads=1), notes=notes)
+    os.makedirs(bundle.work, exist_ok=True)
+    bundle.mpl_cache = matplotlib_cache(work)   # only now: an unusable upload is told at once
+    try:
+        return grade_one(job, bundle)
+    finally:
+        end_orphans()
+
+
+def main():
+    from instructor.grade.job import GRADER_ERROR
+    from instructor.gradescope.results import results_json
+    from instructor.gradescope.upload import WHAT_TO_UPLOAD
+    from instructor.sandbox.limits import become_subreaper
+    root = autograder_root()
+    try:
+        config = load_config()
+    except (OSError, ValueError, KeyError) as e:
+        return grader_failure(root, f"cannot read {CONFIG} of the autograder: {e}")
+    become_subreaper()   # what a hand-in detaches from its kernel comes back to be killed
+    work = tempfile.mkdtemp(prefix="softmax-gradescope-")
+    try:
+        bundle = make_bundle(config, root, work)
+        result = grade_submission(root, config, bundle, work)
+    except Exception as e:  # the grader's fault: Gradescope shows the run as failed
+        traceback.print_exc()
+        return grader_failure(root, f"{type(e).__name__}: {e}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    data = results_json(result, bundle.cells, set(config["hidden_tests"]),
+                        config["hidden_lines"], config["hidden_visibility"], WHAT_TO_UPLOAD)
+    write_results(root, data)
+    print(f"status: {result.status}; score {data['score']}; {result.seconds} s", flush=True)
+    for note in result.notes:
+        print(f"  note: {note}")
+    if result.phases:
+        print("phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.phases.items()))
+    if result.status == GRADER_ERROR:
+        print(result.log[-20000:])
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
