@@ -7,7 +7,8 @@ release, is graded once per session on the synthetic data set, in parallel:
     rel      the untouched release                            -> 0
     bug      the solution with the regularization gradient of softmax_loss_vectorized
              off by 2x, its test cell edited to `pass`, and a changed given file
-                                                              -> loses exactly that test
+                                                              -> loses exactly that test,
+                                                                 whose check names the mistake
     broken   a file that is not a zip                          -> reported, not graded
 
 with a roster that also names a student without a hand-in.
@@ -117,7 +118,7 @@ def test_one_bug_loses_exactly_the_points_of_its_test(graded):
     # the edit to the locked test cell was undone
     assert "test_vectorized (edited)" in row["notes"]
     graded_nb = json.loads((out / "autograded" / "bug" / "softmax" / "softmax.ipynb").read_text())
-    assert "softmax_loss_vectorized agrees with" in "".join(cell(graded_nb, "test_vectorized")["source"])
+    assert "it agrees with softmax_loss_naive" in "".join(cell(graded_nb, "test_vectorized")["source"])
     # the student's softmax.py was graded; the given files are the instructor's
     graded_dir = out / "autograded" / "bug" / "softmax" / "cs231n"
     assert "4 * reg * W" in (graded_dir / "classifiers" / "softmax.py").read_text()
@@ -142,9 +143,8 @@ def test_feedback_for_everyone_without_hidden_tests(graded):
         assert page.is_file()
         assert_no_hidden_tests(page)
     page = (out / "feedback" / "bug" / "softmax.html").read_text()
-    # the failing hidden test is reported by its message, without its code
-    assert "gradient on a fixed problem is wrong" in page
-    assert "not shown" in page
+    # the failing check names the mistake
+    assert "regularization part of the gradient is twice what it should be" in page
     assert "Notes from the grader" in page and "test_vectorized (edited)" in page
 
 

@@ -15,14 +15,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import (REPO, STUDENT_PY, package, release_data_files, release_files, run_release,
-                     source_secrets, student_notebook)
+from helpers import (REPO, STUDENT_PY, hidden_secrets, package, release_data_files,
+                     release_files, run_release, source_secrets, student_notebook)
 from instructor.assignment import RELEASE_DATA_DIR, package_py_files
 from instructor.markers import MarkerError, strip_solutions
 
 EXPECTED_FILES = sorted([
     "collectSubmission.sh", "get_datasets.sh", "requirements.txt", "softmax.ipynb",
     "datasets/README.md", "datasets/.gitignore",
+    "cs231n/check_data.json",     # the given checks' fingerprints, generated at build time
     # the package as it is, whatever its files
     *package_py_files(str(REPO)),
     *release_data_files(),
@@ -65,8 +66,33 @@ def test_no_solution_or_hidden_test_text_anywhere(dist):
         for s in secrets:
             assert s not in text, f"solution text in {where}: {s}"
     assert not any("gradebook" in w for w in texts)
+    # nothing of the instructor's check code: no file, no distinctive line
+    for name in ["hidden.py", "mistakes.py", "fingerprints.py", "suite.py"]:
+        assert not any(w.endswith("/" + name) for w in texts), name
+    for where, text in texts.items():
+        for s in hidden_secrets():
+            assert s not in text, f"hidden-check text in {where}: {s}"
     # the students' nbgrader settings, not the instructor's
     assert "exclude_overwriting" not in (dist / "softmax" / "nbgrader_config.py").read_text()
+
+
+def test_release_ships_the_current_check_data(dist):
+    from cs231n import checks
+    from instructor.checks import fingerprints
+    shipped = dist / "softmax" / "cs231n" / "check_data.json"
+    assert shipped.read_text() == fingerprints.render(fingerprints.build_check_data())
+    assert shipped.read_text() == (REPO / "cs231n" / "check_data.json").read_text()
+    assert checks.load_check_data(str(shipped))["content"]["loss"]["probes"]
+
+
+@pytest.mark.parametrize("rel", ["instructor/checks/hidden.py", "instructor/checks/mistakes.py",
+                                 "instructor/checks/suite.py"])
+def test_the_leak_scan_finds_lines_of_the_check_code(tmp_path, rel):
+    from instructor.release.leaks import find_leaks, source_secrets as scan_secrets
+    code = [line for line in (REPO / rel).read_text().splitlines() if len(line.strip()) >= 30]
+    line = next(line for line in code if line.strip() in scan_secrets())
+    (tmp_path / "notes.py").write_text(f"x = 1\n{line}\n")
+    assert find_leaks(tmp_path) == [("notes.py", line.strip())]
 
 
 def test_release_data_files_are_copied_into_the_root(dist):
@@ -145,18 +171,30 @@ def test_release_notebook_runs_and_each_stub_fails_in_its_cell(dist, synthetic_c
             del os.environ["CIFAR10_DIR"]
         else:
             os.environ["CIFAR10_DIR"] = env_before
-    errors = {}
+    errors, values = {}, {}
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.execution_count is not None, "every cell runs"
             errs = [o for o in cell.outputs if o.output_type == "error"]
             errors[cell.metadata.nbgrader.grade_id] = errs[0].ename if errs else None
+            if errs:
+                values[cell.metadata.nbgrader.grade_id] = errs[0].evalue
     for gid in ["setup", "load_data", "preprocess"]:
         assert errors[gid] is None, gid
     for gid in ["naive_loss_run", "gradcheck_run", "vectorized_run", "sgd_run", "sgd_eval", "sweep"]:
         assert errors[gid] == "NotImplementedError", (gid, errors[gid])
     tests = [g for g in errors if g.startswith("test_")]
     assert tests and all(errors[g] for g in tests)  # nothing passes before the work is done
+    # Each test says what is missing, never fails on a name the cell above did not set.
+    for gid, function in [("test_naive_loss", "softmax_loss_naive"),
+                          ("test_naive_grad", "softmax_loss_naive"),
+                          ("test_vectorized", "softmax_loss_vectorized"),
+                          ("test_sgd", "sample_batch")]:
+        assert errors[gid] == "CheckFailed", (gid, errors[gid], values[gid])
+        assert values[gid].startswith(f"{function} is not implemented yet: fill in its TODO"), \
+            values[gid]
+    assert errors["test_sweep"] == errors["test_accuracy"] == "AssertionError"
+    assert "fill in the sweep" in values["test_accuracy"]
 
 
 def test_nbgrader_validate_works_on_the_release(dist, synthetic_cifar, tmp_path):
@@ -172,6 +210,8 @@ def test_nbgrader_validate_works_on_the_release(dist, synthetic_cifar, tmp_path)
     assert "VALIDATION FAILED ON 10 CELL(S)" in proc.stdout, proc.stdout[-3000:]
     assert proc.stdout.count("You did not provide a response") == 4
     assert "HIDDEN" not in proc.stdout
+    assert "NameError" not in proc.stdout
+    assert proc.stdout.count("is not implemented yet") >= 4
 
 
 def test_solved_release_passes_nbgrader_validate_run_in_its_folder(dist, synthetic_cifar, tmp_path):

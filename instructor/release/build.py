@@ -6,7 +6,9 @@ Writes OUT/softmax/ and OUT/softmax.zip (the same folder, zipped) with
 
     softmax.ipynb        solutions replaced by stubs, hidden tests removed, test and
                          read-only cells locked (checksums), outputs cleared
-    cs231n/              the package, solution regions of the .py files replaced by stubs
+    cs231n/              the package, solution regions of the .py files replaced by stubs,
+                         and check_data.json, the given checks' fingerprints, computed
+                         from the solution at build time (instructor.checks.fingerprints)
     datasets/            empty but for its README.md and .gitignore
     get_datasets.sh, requirements.txt, collectSubmission.sh
     every file of instructor/data/release/ (README.md and nbgrader_config.py for
@@ -33,9 +35,9 @@ import sys
 import tempfile
 import zipfile
 
-from instructor.assignment import (ASSIGNMENT_ID, NBGRADER_CONFIG, NOTEBOOK, RELEASE_DATA_DIR,
-                                   RELEASE_EXTRAS, REPO_ROOT, load_nbgrader_config,
-                                   package_sources)
+from instructor.assignment import (ASSIGNMENT_ID, CHECK_DATA, NBGRADER_CONFIG, NOTEBOOK,
+                                   RELEASE_DATA_DIR, RELEASE_EXTRAS, REPO_ROOT,
+                                   load_nbgrader_config, package_sources)
 from instructor.markers import STUB, MarkerError, strip_solutions
 from instructor.release.given_code import check_given_files
 from instructor.release.leaks import find_leaks, source_secrets
@@ -113,6 +115,18 @@ def stripped_package(repo_root):
     except (MarkerError, UnicodeDecodeError) as e:
         raise ReleaseError(str(e)) from None
     return files, with_solutions
+
+
+def write_check_data(folder):
+    """Write the given checks' data file (the fingerprints: numbers only) into folder's
+    package, computed now from the solution, so that it always fits the solution and
+    the probes the release ships."""
+    from instructor.checks.fingerprints import write_fingerprints
+    try:
+        write_fingerprints(os.path.join(folder, CHECK_DATA))
+    except Exception as e:  # the solution or the probes fail: no release without checks
+        raise ReleaseError(f"cannot compute {CHECK_DATA} from the solution: "
+                           f"{type(e).__name__}: {e}") from None
 
 
 def run_generate_assignment(course):
@@ -204,6 +218,7 @@ def make_course(course, repo_root=REPO_ROOT, in_process=False):
         os.makedirs(os.path.dirname(os.path.join(source, rel)), exist_ok=True)
         with open(os.path.join(source, rel), "w", encoding="utf-8") as f:
             f.write(text)
+    write_check_data(source)
     if in_process:
         generate_assignment_here(course)
     else:

@@ -4,14 +4,16 @@
 
 The secrets are taken from the instructor's source: the lines inside solution
 regions of the package's .py files and of the notebook's solution cells, the
-instructor's answers to the inline questions, the hidden tests, and the
-markers themselves. Short or common lines (that also occur outside the secret
+instructor's answers to the inline questions, the hidden tests, the code of
+instructor/checks/ (hidden checks, known mistakes, fingerprint generator: only
+their numbers ship, in cs231n/check_data.json), and the markers themselves. Short or common lines (that also occur outside the secret
 parts of the source) are not counted, since they prove nothing.
 """
 import json
 import os
 
-from instructor.assignment import NOTEBOOK, REPO_ROOT, package_sources
+from instructor.assignment import (CHECK_DATA, CHECKS_DIR, INSTRUCTOR_DIR, NOTEBOOK, RELEASE_DATA_DIR,
+                                   RELEASE_EXTRAS, REPO_ROOT, package_sources)
 from instructor.markers import BEGIN, END, HIDDEN, MARKERS, between_markers, strip_solutions
 
 MIN_LEN = 16  # shorter lines (`N = X.shape[0]`) are too generic to be evidence
@@ -37,9 +39,47 @@ def source_secrets(repo_root=REPO_ROOT):
         secret.update(inside)
         secret.update(hidden)
         public.update(outside)
+    secret.update(_checks_lines(repo_root))
+    public.update(_given_lines(repo_root))
     public = {line.strip() for line in public}
     secret = {line.strip() for line in secret}
-    return sorted({s for s in secret if len(s) >= MIN_LEN and s not in public} | set(MARKERS))
+    # A secret found inside a public line proves nothing either (the scan below matches
+    # substrings: a TODO comment may quote the line it asks for).
+    public_text = "\n".join(sorted(public))
+    return sorted({s for s in secret if len(s) >= MIN_LEN and s not in public_text}
+                  | set(MARKERS))
+
+
+def _read_lines(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def _checks_lines(repo_root):
+    """Every line of the instructor's check code (instructor/checks/*.py)."""
+    folder = os.path.join(repo_root, os.path.relpath(CHECKS_DIR, os.path.dirname(INSTRUCTOR_DIR)))
+    lines = []
+    if os.path.isdir(folder):
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".py"):
+                lines.extend(_read_lines(os.path.join(folder, name)))
+    return lines
+
+
+def _given_lines(repo_root):
+    """Lines of the other files students receive as they are (README, scripts, config):
+    a line they share with the check code proves nothing."""
+    lines = []
+    for rel in RELEASE_EXTRAS + [CHECK_DATA]:
+        lines.extend(_read_lines(os.path.join(repo_root, rel)))
+    data = os.path.join(repo_root, os.path.relpath(RELEASE_DATA_DIR, os.path.dirname(INSTRUCTOR_DIR)))
+    for root, _, names in os.walk(data):
+        for name in sorted(names):
+            lines.extend(_read_lines(os.path.join(root, name)))
+    return lines
 
 
 def _texts(folder):

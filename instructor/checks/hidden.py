@@ -1,0 +1,244 @@
+"""The hidden checks: run only by the trusted grader, never shipped to students.
+
+Each check takes a Subject (suite.py) and returns None, or raises CheckFailed
+(cs231n.checks) whose message names the mistake without quoting this file or
+the numbers of its problems. They reach the student's code only through the
+Subject's callables (see cs231n/checks.py for the calling contract), so they
+run the same on the real functions and on proxies into a sandboxed worker.
+
+The loss checks run the given diagnosis on problems of their own: the same
+kinds of probe as the shipped ones (moderate scores, every example twice,
+regularization, scores near 1000, one shift for all rows, a correct class far
+below the best, float32), drawn with other seeds and sizes, with the
+fingerprints computed here by the instructor's solution and marked hidden so
+that no number reaches a message.
+"""
+import ast
+import functools
+
+import numpy as np
+
+from cs231n import checks
+from cs231n.checks import CheckFailed
+
+from . import fingerprints
+
+SOFTMAX_FILE = checks.SOFTMAX_FILE
+
+# Bars of the notebook-level checks (the visible ones are lower).
+SWEEP_BAR = 0.37
+
+
+def hidden(check):
+    """Mark a check as hidden: grade_cell keeps its failures' details from the student."""
+    check.hidden = True
+    return check
+
+
+def _fail(function, mistake, text):
+    """Raise CheckFailed with a message written to be shown as it is."""
+    error = CheckFailed(f"{function}: {text}", mistake=mistake, function=function)
+    error.shown_as_is = True
+    raise error
+
+
+@functools.lru_cache(maxsize=None)
+def _hidden_data():
+    """Probe sets and fingerprints of the hidden loss and predict checks (built once)."""
+    data = fingerprints.build_check_data(
+        fingerprints.loss_probes(seed=231, N=8, D=20, C=4, reg=0.1),
+        fingerprints.predict_probes(seed=17, N=9))
+    for section in data["content"].values():
+        for probe in section["probes"]:
+            probe["about"] = "a further problem the grader does not show"
+    data["hidden"] = True
+    return data
+
+
+def hidden_data():
+    """A fresh copy of the hidden probe data (the check functions may not change it)."""
+    import copy
+    return copy.deepcopy(_hidden_data())
+
+
+def _loss_probes(loss_fn, name):
+    checks.check_softmax_loss(loss_fn, name=name, data=hidden_data())
+
+
+# ---------------------------------------------------------------- the naive loss
+
+@hidden
+def naive_loss_hidden_problems(subject):
+    """The naive loss on hidden problems: values, stability, float32, inputs untouched."""
+    _loss_probes(subject.loss_naive, "softmax_loss_naive")
+
+
+def _centred_differences(loss_fn, name, W, X, y, reg, h=1e-6):
+    grad = np.zeros_like(W)
+    for ix in np.ndindex(*W.shape):
+        values = []
+        for step in (h, -h):
+            Wh = W.copy()
+            Wh[ix] += step
+            out = checks._call(name, "computing finite differences of the loss", loss_fn,
+                               Wh, X.copy(), y.copy(), reg)
+            values.append(checks._loss_output(name, out, Wh, "finite differences")[0])
+        grad[ix] = (values[0] - values[1]) / (2 * h)
+    return grad
+
+
+def gradient_matches_differences(loss_fn, name, W, X, y, regs, rtol=1e-5, atol=1e-7):
+    """dW of loss_fn against centred differences of its own loss, for each reg."""
+    for reg in regs:
+        out = checks._call(name, "computing the loss and its gradient", loss_fn,
+                           W.copy(), X.copy(), y.copy(), reg)
+        _, dW = checks._loss_output(name, out, W, "computing the gradient")
+        numeric = _centred_differences(loss_fn, name, W, X, y, reg)
+        if not np.allclose(dW, numeric, rtol=rtol, atol=atol):
+            where = "with" if reg else "without"
+            _fail(name, "grad_vs_loss", f"its gradient dW disagrees with finite differences "
+                  f"of its own loss {where} regularization: the analytic gradient is wrong.")
+
+
+@hidden
+def naive_grad_hidden_problem(subject):
+    """The naive gradient against finite differences on a hidden problem."""
+    rng = np.random.default_rng(7)
+    W = rng.standard_normal((6, 3))
+    X = rng.standard_normal((5, 6)) * 2
+    y = rng.integers(0, 3, 5)
+    gradient_matches_differences(subject.loss_naive, "softmax_loss_naive", W, X, y,
+                                 (0.0, 0.3))
+
+
+# ---------------------------------------------------------------- the vectorized loss
+
+@hidden
+def vectorized_hidden_problems(subject):
+    """The vectorized loss on hidden problems: values, stability, float32, inputs untouched."""
+    _loss_probes(subject.loss_vectorized, "softmax_loss_vectorized")
+
+
+_LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp,
+          ast.GeneratorExp)
+
+
+@hidden
+def vectorized_has_no_loops(subject):
+    """softmax_loss_vectorized has no Python loop: read from its source, never timed."""
+    name = "softmax_loss_vectorized"
+    text = subject.sources.get(SOFTMAX_FILE)
+    if text is None:
+        _fail(name, "missing", f"{SOFTMAX_FILE} is missing from the hand-in.")
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        _fail(name, "syntax", f"{SOFTMAX_FILE} is not valid Python.")
+    found = [node for node in tree.body
+             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name]
+    if not found:
+        _fail(name, "missing", f"no function {name} is defined at the top level of "
+              f"{SOFTMAX_FILE}.")
+    loops = [node for node in ast.walk(found[-1]) if isinstance(node, _LOOPS)]
+    if loops:
+        _fail(name, "loops", f"it uses a Python loop (line {loops[0].lineno} of "
+              f"{SOFTMAX_FILE}): compute all examples at once with array operations.")
+
+
+# ---------------------------------------------------------------- SGD, sample_batch, predict
+
+def _labels(function, out, n):
+    labels = np.asarray(out) if out is not None else None
+    if labels is None or labels.shape != (n,) or labels.dtype.kind not in "iu":
+        _fail(function, "output", "it must return one integer label per example.")
+    return labels
+
+
+@hidden
+def sgd_fits_an_easy_problem(subject):
+    """A seeded run repeats exactly, lowers the loss and fits an easy problem."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 5))
+    X[:, -1] = 1
+    y = (X[:, 0] > 0).astype(np.int64) + 2 * (X[:, 1] > 0)
+    settings = dict(learning_rate=0.5, reg=1e-4, num_iters=200, batch_size=50, verbose=False)
+    clf = checks._call("train", "making a classifier", subject.make_classifier, 1)
+    runs = []
+    for _ in range(2):
+        history = checks._call("train", "training on a problem the grader does not show",
+                               clf.train, X.copy(), y.copy(), arg_names=("X", "y"), **settings)
+        try:
+            history = np.asarray(history, dtype=np.float64)
+        except (TypeError, ValueError):
+            history = None
+        if history is None or history.shape != (settings["num_iters"],):
+            _fail("train", "output", "it must return one loss per iteration.")
+        runs.append((history, np.array(clf.W, dtype=np.float64)))
+    (h1, W1), (h2, W2) = runs
+    if not (np.allclose(h1, h2, equal_nan=True) and np.allclose(W1, W2, equal_nan=True)):
+        _fail("train", "sgd_unseeded", checks.MISTAKES["sgd_unseeded"])
+    if not (np.all(np.isfinite(h1)) and h1[-1] < h1[0]):
+        _fail("train", "sgd_no_descent", "the loss does not go down on an easy problem.")
+    labels = _labels("predict", checks._call("predict", "predicting", clf.predict, X.copy(),
+                                             arg_names=("X",)), len(y))
+    if np.mean(labels == y) <= 0.8:
+        _fail("train", "sgd_no_fit", "training does not fit an easy problem: check the "
+              "update and the learning rate it uses.")
+
+
+@hidden
+def predict_picks_the_top_score(subject):
+    """predict returns, per example, the class with the highest score."""
+    checks.check_predict(subject.make_classifier, data=hidden_data(), seed=1)
+    rng = np.random.default_rng(11)
+    W = rng.standard_normal((5, 4))
+    X = rng.standard_normal((7, 5))
+    clf = checks._call("predict", "making a classifier", subject.make_classifier, 1)
+    clf.W = W.copy()
+    labels = _labels("predict", checks._call("predict", "predicting", clf.predict, X.copy(),
+                                             arg_names=("X",)), len(X))
+    if not np.array_equal(labels, np.argmax(X @ W, axis=1)):
+        _fail("predict", "wrong", "some labels are not the class with the highest score.")
+
+
+@hidden
+def sample_batch_keeps_rows_and_uses_rng(subject):
+    """sample_batch keeps each row with its label and takes its randomness from rng."""
+    X = np.arange(60.0).reshape(30, 2)
+    y = np.arange(30)
+    draws = []
+    for _ in range(2):
+        out = checks._call("sample_batch", "drawing a minibatch", subject.sample_batch,
+                           X.copy(), y.copy(), 9, np.random.default_rng(7),
+                           arg_names=("X", "y"))
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            _fail("sample_batch", "output", "it must return a tuple (X_batch, y_batch).")
+        X_batch, y_batch = (np.asarray(a) if a is not None else np.zeros(0) for a in out)
+        if X_batch.shape != (9, 2) or y_batch.shape != (9,) or y_batch.dtype.kind not in "iu":
+            _fail("sample_batch", "output", "X_batch must have shape (batch_size, D) and "
+                  "y_batch shape (batch_size,), with integer labels.")
+        draws.append((X_batch, y_batch))
+    (X1, y1), (_, y2) = draws
+    if not (np.all((y1 >= 0) & (y1 < 30)) and np.array_equal(X1, X[np.clip(y1, 0, 29)])):
+        _fail("sample_batch", "batch_labels", checks.MISTAKES["batch_labels"])
+    if not np.array_equal(y1, y2):
+        _fail("sample_batch", "batch_ignores_rng", checks.MISTAKES["batch_ignores_rng"])
+
+
+# ---------------------------------------------------------------- the sweep
+
+@hidden
+def sweep_reaches_the_bar(subject):
+    """best_W's validation accuracy, recomputed here, reaches the bar and is best_val."""
+    from .suite import accuracy_of, notebook_value   # suite imports this module
+    best_W = notebook_value(subject, "best_W", "best_softmax.W")
+    accuracy = accuracy_of(best_W, subject.data.X_val, subject.data.y_val, "best_softmax.W")
+    if accuracy < SWEEP_BAR:
+        _fail("sweep", "sweep_bar", f"the best classifier's validation accuracy, "
+              f"{accuracy:.3f}, is not high enough for full marks: widen or refine the "
+              "grid of learning rates and regularization strengths.")
+    best_val = notebook_value(subject, "best_val", "best_val")
+    if not abs(float(best_val) - accuracy) <= 1e-6:
+        _fail("sweep", "best_val", f"best_val ({float(best_val):.4f}) is not the validation "
+              f"accuracy of best_softmax ({accuracy:.4f}): keep the classifier that reached "
+              "best_val.")
