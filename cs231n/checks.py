@@ -416,7 +416,7 @@ def _fmt(x):
                            separator=", ", max_line_width=100)
 
 
-def diagnose_loss(results, data, name, numerical_gradient=None):
+def diagnose_loss(results, data, name, numerical_gradient=None, parts=("loss", "gradient")):
     """
     Name the most likely mistake behind a loss function's outputs on the probes.
 
@@ -426,6 +426,8 @@ def diagnose_loss(results, data, name, numerical_gradient=None):
     - name: the function's name, for the messages.
     - numerical_gradient: optional function(probe) -> finite differences of the
       same loss function on that probe, used when no known mistake fits.
+    - parts: what to judge, "loss", "gradient" or both, so that a test of the loss
+      does not also fail for a mistake that only the gradient has.
 
     Returns None when every result is right; raises CheckFailed otherwise.
     """
@@ -433,6 +435,7 @@ def diagnose_loss(results, data, name, numerical_gradient=None):
     probes = section["probes"]
     fingerprints = section["fingerprints"]
     hidden = bool(data.get("hidden"))
+    check_loss, check_grad = "loss" in parts, "gradient" in parts
 
     def seen(probe, text):
         return None if hidden else f"Seen on a small problem ({probe['about']}): {text}"
@@ -451,13 +454,14 @@ def diagnose_loss(results, data, name, numerical_gradient=None):
         base = probe.get("duplicates")
         if base is not None:
             base_loss, base_dW = results[base]
-            if np.isfinite(loss) and np.isfinite(base_loss) and base_loss != 0:
+            if check_loss and np.isfinite(loss) and np.isfinite(base_loss) and base_loss != 0:
                 if abs(loss / base_loss - 2.0) < FACTOR_TOL:
                     _fail(name, "loss_not_averaged", seen(
                         probe, f"loss {loss:.6g} with every example twice, "
                                f"{base_loss:.6g} without."))
             c, residual = _factor(dW, base_dW)
-            if c is not None and residual < FACTOR_TOL and abs(c - 2.0) < FACTOR_TOL:
+            if (check_grad and c is not None and residual < FACTOR_TOL
+                    and abs(c - 2.0) < FACTOR_TOL):
                 _fail(name, "grad_not_averaged", seen(
                     probe, "dW with every example twice is 2 times dW without."))
         base = probe.get("adds_reg_to")
@@ -466,7 +470,7 @@ def diagnose_loss(results, data, name, numerical_gradient=None):
             N = len(probe["y"])
             base_loss, base_dW = results[base]
             reg_loss = reg * float(np.sum(W * W))
-            if np.isfinite(loss) and np.isfinite(base_loss):
+            if check_loss and np.isfinite(loss) and np.isfinite(base_loss):
                 c = (loss - base_loss) / reg_loss
                 if abs(c - 1.0) > FACTOR_TOL:
                     mistake = _known_factor(c, N, "reg_loss")
@@ -480,7 +484,7 @@ def diagnose_loss(results, data, name, numerical_gradient=None):
                                 f"reg * sum(W**2); it should be exactly reg * sum(W**2).",
                                 evidence)
             c, residual = _factor(dW - base_dW, 2 * reg * W)
-            if c is not None:
+            if check_grad and c is not None:
                 evidence = seen(probe, f"dW(reg = {reg}) - dW(reg = 0) is "
                                        f"{c:.4g} times 2 * reg * W.")
                 if residual > FACTOR_TOL * max(1.0, abs(c)):
@@ -502,8 +506,9 @@ def diagnose_loss(results, data, name, numerical_gradient=None):
     passed = []
 
     def explains(mistake, upto_loss=None):
-        fits = all(mistake in fingerprints[q] and _matches(ql, fingerprints[q][mistake]["loss"])
-                   and _matches(qd, fingerprints[q][mistake]["dW"])
+        fits = all(mistake in fingerprints[q]
+                   and (not check_loss or _matches(ql, fingerprints[q][mistake]["loss"]))
+                   and (not check_grad or _matches(qd, fingerprints[q][mistake]["dW"]))
                    for q, (ql, qd) in passed)
         if upto_loss is not None:
             probe_name, value = upto_loss
@@ -516,7 +521,7 @@ def diagnose_loss(results, data, name, numerical_gradient=None):
             continue
         loss, dW = results[probe["name"]]
         correct = prints["correct"]
-        if not _matches(loss, correct["loss"]):
+        if check_loss and not _matches(loss, correct["loss"]):
             for mistake in MISTAKES:
                 if (mistake in prints and _matches(loss, prints[mistake]["loss"])
                         and explains(mistake)):
@@ -530,10 +535,10 @@ def diagnose_loss(results, data, name, numerical_gradient=None):
                         "The loss of one example is -log(p_{y_i}), the probability of its "
                         "correct class; the loss is their mean plus reg * sum(W**2).",
                         seen(probe, f"loss {loss:.10g}, correct {correct['loss']:.10g}."))
-        if not _matches(dW, correct["dW"]):
+        if check_grad and not _matches(dW, correct["dW"]):
             for mistake in MISTAKES:
                 if (mistake in prints and _matches(dW, prints[mistake]["dW"])
-                        and explains(mistake, (probe["name"], loss))):
+                        and explains(mistake, (probe["name"], loss) if check_loss else None)):
                     _fail(name, mistake, seen(probe, "dW is what this mistake gives."))
             if not np.all(np.isfinite(dW)):
                 _fail_plain(name, "not_finite", "the gradient dW contains inf or nan. Look "
@@ -564,6 +569,8 @@ def diagnose_loss(results, data, name, numerical_gradient=None):
         correct = fingerprints[probe["same_as"]]["correct"]
         for what, value, expected in (("loss", loss, correct["loss"]),
                                       ("gradient dW", dW, correct["dW"])):
+            if not (check_loss if what == "loss" else check_grad):
+                continue
             if not _matches(value, expected, RTOL_FLOAT32, ATOL_FLOAT32):
                 _fail_plain(name, "dtype", f"with {probe.get('dtype')} inputs the {what} is "
                             "wrong, though it is right with float64 inputs. Look for "
@@ -572,7 +579,8 @@ def diagnose_loss(results, data, name, numerical_gradient=None):
                             seen(probe, f"{what} {_fmt(value)}"))
 
 
-def check_softmax_loss(loss_fn, name="softmax_loss_naive", data=None):
+def check_softmax_loss(loss_fn, name="softmax_loss_naive", data=None,
+                       parts=("loss", "gradient")):
     """
     Check a softmax loss function and name the likely mistake if it is wrong.
 
@@ -580,12 +588,13 @@ def check_softmax_loss(loss_fn, name="softmax_loss_naive", data=None):
     - loss_fn: function(W, X, y, reg) -> (loss, dW), such as softmax_loss_naive.
     - name: its name, used in the messages ("softmax_loss_vectorized").
     - data: probe sets and fingerprints (default: load_check_data()).
+    - parts: ("loss",) or ("gradient",) judges only that output; both by default.
 
     Returns None if loss_fn passed; raises CheckFailed otherwise.
     """
     data = load_check_data() if data is None else data
     results = run_loss_probes(loss_fn, name, data)
-    diagnose_loss(results, data, name,
+    diagnose_loss(results, data, name, parts=parts,
                   numerical_gradient=lambda probe: _numerical_gradient(loss_fn, name, probe))
 
 

@@ -61,8 +61,8 @@ def hidden_data():
     return copy.deepcopy(_hidden_data())
 
 
-def _loss_probes(loss_fn, name):
-    checks.check_softmax_loss(loss_fn, name=name, data=hidden_data())
+def _loss_probes(loss_fn, name, parts=("loss", "gradient")):
+    checks.check_softmax_loss(loss_fn, name=name, data=hidden_data(), parts=parts)
 
 
 # ---------------------------------------------------------------- the naive loss
@@ -70,7 +70,7 @@ def _loss_probes(loss_fn, name):
 @hidden
 def naive_loss_hidden_problems(subject):
     """The naive loss on hidden problems: values, stability, float32, inputs untouched."""
-    _loss_probes(subject.loss_naive, "softmax_loss_naive")
+    _loss_probes(subject.loss_naive, "softmax_loss_naive", parts=("loss",))
 
 
 def _centred_differences(loss_fn, name, W, X, y, reg, h=1e-6):
@@ -102,7 +102,8 @@ def gradient_matches_differences(loss_fn, name, W, X, y, regs, rtol=1e-5, atol=1
 
 @hidden
 def naive_grad_hidden_problem(subject):
-    """The naive gradient against finite differences on a hidden problem."""
+    """The naive gradient on hidden problems, and against finite differences."""
+    _loss_probes(subject.loss_naive, "softmax_loss_naive", parts=("gradient",))
     rng = np.random.default_rng(7)
     W = rng.standard_normal((6, 3))
     X = rng.standard_normal((5, 6)) * 2

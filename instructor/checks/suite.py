@@ -235,14 +235,16 @@ def _need_data(subject):
 # ---------------------------------------------------------------- the visible checks
 
 def naive_loss(subject):
-    """test_naive_loss: check_softmax_loss on softmax_loss_naive."""
-    checks.check_softmax_loss(subject.loss_naive, name="softmax_loss_naive")
+    """test_naive_loss: check_softmax_loss on the loss of softmax_loss_naive."""
+    checks.check_softmax_loss(subject.loss_naive, name="softmax_loss_naive", parts=("loss",))
 
 
 def naive_grad(subject):
-    """test_naive_grad: the function runs on the probes, and its gradient agrees with
-    finite differences of its own loss (the notebook's gradient check, recomputed)."""
-    checks.run_loss_probes(subject.loss_naive, "softmax_loss_naive")
+    """test_naive_grad: check_softmax_loss on the gradient of softmax_loss_naive, which
+    must also agree with finite differences of its own loss (the notebook's gradient
+    check, recomputed)."""
+    checks.check_softmax_loss(subject.loss_naive, name="softmax_loss_naive",
+                              parts=("gradient",))
     probe = {p["name"]: p for p in checks.load_check_data()["content"]["loss"]["probes"]}
     W, X, y, reg = checks.probe_arrays(probe["basic_reg"])
     hidden.gradient_matches_differences(subject.loss_naive, "softmax_loss_naive",
