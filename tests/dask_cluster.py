@@ -19,9 +19,11 @@ class LocalDaskCluster:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.workers = {}                 # name -> Popen
         info = self.folder / "scheduler.json"
+        # The scheduler unpickles the tasks, so it imports the grader too.
+        env = dict(os.environ, PYTHONPATH=str(REPO))
         self.scheduler = self._start("scheduler", ["--scheduler-file", info, "--host",
                                                    "127.0.0.1", "--port", "0",
-                                                   "--no-dashboard"], os.environ)
+                                                   "--no-dashboard"], env)
         self.address = json.loads(self._wait_for(info).read_text())["address"]
 
     def _start(self, name, args, env):

@@ -228,6 +228,19 @@ class DaskExecutor(concurrent.futures.Executor):
                 self.problems.append(str(WorkerSetupError(address, why)))
         if not cpus or len(self.bad) == len(checks):
             raise SetupError("no Dask worker can grade:\n  " + "\n  ".join(self.problems))
+        for problem in self.problems:
+            print(f"warning: {problem}; it gets no hand-in", file=sys.stderr, flush=True)
+        # The scheduler unpickles each task, so it must import this package as well.
+        try:
+            good = [a for a in cpus if a not in self.bad]
+            self.client.submit(code_fingerprint, pure=False, workers=good).result(
+                timeout=WORKER_TIMEOUT)
+        except Exception as e:
+            raise SetupError(
+                f"the Dask scheduler at {self.address} cannot run the grader's tasks "
+                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): start "
+                "`dask scheduler` with PYTHONPATH set to the project's folder, like the "
+                "workers") from None
         # Kernels get the CPUs of their machine shared out among the worker threads on it.
         workers = _workers(self.client)
         per_host = {}
