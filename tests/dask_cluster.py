@@ -14,13 +14,16 @@ REPO = Path(__file__).resolve().parents[1]
 class LocalDaskCluster:
     """Scheduler and workers as subprocesses; add_worker(env) starts one more."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, scheduler_imports_grader=True):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.workers = {}                 # name -> Popen
         info = self.folder / "scheduler.json"
         # The scheduler unpickles the tasks, so it imports the grader too.
-        env = dict(os.environ, PYTHONPATH=str(REPO))
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)
+        if scheduler_imports_grader:
+            env["PYTHONPATH"] = str(REPO)
         self.scheduler = self._start("scheduler", ["--scheduler-file", info, "--host",
                                                    "127.0.0.1", "--port", "0",
                                                    "--no-dashboard"], env)

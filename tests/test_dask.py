@@ -195,6 +195,20 @@ def test_only_broken_workers_stop_the_batch_with_their_names(tmp_path, submissio
     assert not list((out / "results").glob("*.json"))   # nobody got a 0
 
 
+def test_scheduler_that_cannot_import_the_grader_is_a_clear_error(tmp_path, submissions,
+                                                                  synthetic_cifar):
+    cluster = LocalDaskCluster(tmp_path / "cluster", scheduler_imports_grader=False)
+    try:
+        cluster.add_worker("w", synthetic_cifar)
+        cluster.wait_for_workers(1)
+        proc = run_autograde(submissions, tmp_path / "out", "--scheduler", cluster.address)
+    finally:
+        cluster.close()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "cannot run the grader's tasks" in proc.stderr and "PYTHONPATH" in proc.stderr
+    assert not list((tmp_path / "out" / "results").glob("*.json"))
+
+
 def test_unreachable_scheduler_is_a_clear_error(tmp_path, submissions):
     proc = run_autograde(submissions, tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9")
     assert proc.returncode == 1

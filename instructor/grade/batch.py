@@ -36,6 +36,8 @@ for the whole notebook (1800), --memory for the kernel (4G), --max-output per
 cell (1M), --max-file-write (100M per file written), --max-handin zip size (50M),
 --max-unpacked (200M in total), --max-unpacked-file (100M per file).
 --sandbox auto|bwrap|none: bubblewrap isolation of the kernel when available (auto).
+--scheduler tcp://HOST:PORT (or DASK_SCHEDULER_ADDRESS): grade on the workers of a
+Dask cluster instead (grade/engines.py, grade/dask_engine.py); OUT is written here.
 """
 import concurrent.futures
 import csv

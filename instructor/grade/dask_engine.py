@@ -76,13 +76,19 @@ def pack_bundle(bundle):
     gradebook and its release folder (no solutions: those stay with the client)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.write(os.path.join(bundle.template, "gradebook.db"), "gradebook.db")
-        release = os.path.join(bundle.template, "release", ASSIGNMENT_ID)
-        for folder, dirs, names in sorted(os.walk(release)):
-            dirs.sort()
-            for name in sorted(names):
-                path = os.path.join(folder, name)
-                z.write(path, os.path.relpath(path, bundle.template).replace(os.sep, "/"))
+        z.write(os.path.join(bundle.template, "gradebook.db"), "template/gradebook.db")
+        folders = [(os.path.join(bundle.template, "release", ASSIGNMENT_ID),
+                    f"template/release/{ASSIGNMENT_ID}")]
+        if bundle.mpl_cache and os.path.isdir(bundle.mpl_cache):
+            # matplotlib's font cache, so that no worker spends seconds building its own
+            folders.append((bundle.mpl_cache, "matplotlib"))
+        for top, name_in_zip in folders:
+            for folder, dirs, names in sorted(os.walk(top)):
+                dirs.sort()
+                for name in sorted(names):
+                    path = os.path.join(folder, name)
+                    rel = os.path.relpath(path, top).replace(os.sep, "/")
+                    z.write(path, f"{name_in_zip}/{rel}")
     return buf.getvalue()
 
 
@@ -108,11 +114,16 @@ def environment_problem(code, sandbox):
     code_fingerprint(); sandbox: 'auto', 'bwrap' or 'none'."""
     from cs231n.data_utils import dataset_dir
     from instructor.sandbox.limits import bwrap_works
+    import importlib.util
     missing = []
+    # Found, not imported: importing them would cost the worker seconds of CPU; the
+    # grading process imports them, and a package that is there but broken makes
+    # its hand-in a grader-error.
     for module in ("nbgrader", "nbclient", "nbconvert", "ipykernel", "numpy", "matplotlib"):
         try:
-            __import__(module)
-        except Exception as e:  # ImportError, or a package broken in some other way
+            if importlib.util.find_spec(module) is None:
+                missing.append(module)
+        except (ImportError, ValueError) as e:
             missing.append(f"{module} ({type(e).__name__}: {e})")
     if missing:
         return (f"the environment lacks {', '.join(missing)}: install the instructor "
@@ -149,15 +160,15 @@ def _worker_bundle(bundle, packed, cache):
         if bundle.fingerprint in _bundles:
             return _bundles[bundle.fingerprint]
         root = os.path.join(cache, bundle.fingerprint[:16])
-        template = os.path.join(root, "template")
-        if not os.path.isdir(template):
+        if not os.path.isdir(root):
             with zipfile.ZipFile(io.BytesIO(packed)) as z:
-                z.extractall(template + ".tmp")
-            os.replace(template + ".tmp", template)
+                z.extractall(root + ".tmp")
+            os.replace(root + ".tmp", root)
         from cs231n.data_utils import dataset_dir
         local = dataclasses.replace(
-            bundle, template=template, data_dir=os.path.abspath(dataset_dir()),
-            work=os.path.join(root, "handins"), mpl_cache=matplotlib_cache(root),
+            bundle, template=os.path.join(root, "template"),
+            data_dir=os.path.abspath(dataset_dir()), work=os.path.join(root, "handins"),
+            mpl_cache=matplotlib_cache(root),   # made here only if the client sent none
             # What the kernel must not see (with bubblewrap): this worker's folder
             # (other hand-ins) and the project with the solutions.
             hide=[os.path.abspath(cache), REPO_ROOT])
