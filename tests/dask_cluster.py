@@ -68,7 +68,7 @@ class LocalDaskCluster:
                 os.killpg(proc.pid, signal.SIGTERM)
         for proc in [*self.workers.values(), self.scheduler]:
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()

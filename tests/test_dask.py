@@ -121,8 +121,11 @@ def cluster_run(tmp_path_factory, submissions, synthetic_cifar):
         while any(_alive(p) for p in doomed) and time.monotonic() < deadline:
             time.sleep(0.5)
         leftovers = [(p, _cmdline(p)) for p in doomed if _alive(p)]
+        before = read_grades(out)
+        # The same command again, on what is left of the cluster (--scheduler this time).
+        rerun = run_autograde(submissions, out, "--scheduler", cluster.address)
         yield dict(out=out, returncode=batch.returncode, stdout=stdout, stderr=stderr,
-                   victim=victim, leftovers=leftovers, address=cluster.address)
+                   victim=victim, leftovers=leftovers, before=before, rerun=rerun)
     finally:
         cluster.close()
 
@@ -164,19 +167,11 @@ def test_worker_without_data_set_is_named_and_gets_no_handin(cluster_run):
     assert "get_datasets.sh" in line
 
 
-def test_rerun_on_the_cluster_grades_nothing_again(cluster_run, submissions, synthetic_cifar,
-                                                  tmp_path):
-    cluster = LocalDaskCluster(tmp_path / "cluster")
-    try:
-        cluster.add_worker("w", synthetic_cifar)
-        cluster.wait_for_workers(1)
-        before = read_grades(cluster_run["out"])
-        proc = run_autograde(submissions, cluster_run["out"], "--scheduler", cluster.address)
-    finally:
-        cluster.close()
+def test_rerun_on_the_cluster_grades_nothing_again(cluster_run):
+    proc = cluster_run["rerun"]
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 to grade, 2 already graded" in proc.stdout
-    assert read_grades(cluster_run["out"]) == before
+    assert read_grades(cluster_run["out"]) == cluster_run["before"]
 
 
 def test_only_broken_workers_stop_the_batch_with_their_names(tmp_path, submissions):

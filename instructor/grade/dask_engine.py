@@ -42,7 +42,7 @@ import zipfile
 from instructor.assignment import ASSIGNMENT_ID, INSTRUCTOR_DIR, REPO_ROOT
 from instructor.grade.bundle import SetupError
 
-CONNECT_TIMEOUT = 30   # seconds to reach the scheduler
+CONNECT_TIMEOUT = 15   # seconds to reach the scheduler
 WORKER_TIMEOUT = 60    # seconds to wait for a first worker
 
 
