@@ -114,6 +114,10 @@ def parser():
                    help="most bytes of one file taken out of a zip (100M)")
     p.add_argument("--sandbox", choices=["auto", "bwrap", "none"], default="auto",
                    help="isolate kernels with bubblewrap: auto (if it works here), bwrap, none")
+    p.add_argument("--scheduler", default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
+                   metavar="tcp://HOST:PORT",
+                   help="grade on the workers of this Dask scheduler instead of local processes "
+                        "(default: $DASK_SCHEDULER_ADDRESS if set; --jobs is then ignored)")
     p.set_defaults(run=_autograde)
 
     p = sub.add_parser("gradescope", help="build the Gradescope autograder (make gradescope)",

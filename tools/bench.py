@@ -4,7 +4,8 @@
     python -m tools.bench                  # the same
     python -m tools.bench --sklearn        # also scikit-learn's LogisticRegression (minutes more)
     python -m tools.bench --quick          # small data, few repeats: a smoke test, seconds
-    python -m tools.bench --only loss,sgd  # rows: loss naive sgd sweep load notebook grading sklearn
+    python -m tools.bench --only loss,sgd  # rows: loss naive sgd sweep load notebook grading dask
+                                           #       sklearn
     CIFAR10_DIR=/data/cifar-10-batches-py python -m tools.bench
 
 The data is what cs231n.data_utils.get_CIFAR10_data loads ($CIFAR10_DIR, or
@@ -38,7 +39,7 @@ from cs231n.data_utils import dataset_dir, get_CIFAR10_data  # noqa: E402
 NOTEBOOK = os.path.join(ROOT, "softmax.ipynb")
 # The notebook's single SGD run (its "sgd_run" cell).
 SGD_LR, SGD_REG = 1e-6, 1e3
-ROWS = ["loss", "naive", "sgd", "sweep", "load", "notebook", "grading", "sklearn"]
+ROWS = ["loss", "naive", "sgd", "sweep", "load", "notebook", "grading", "dask", "sklearn"]
 # The grader's default memory limit for a student's kernel.
 MEMORY_LIMIT = 4 * 2 ** 30
 
@@ -368,6 +369,88 @@ def row_grading(t, handins=4):
           times["many1"] / times["manyN"], "(speed-up)")
 
 
+def _start_dask_cluster(folder, workers, env):
+    """A scheduler and `workers` one-thread workers on this machine, started as an
+    instructor starts them (`dask scheduler`, `dask worker ADDRESS`). Returns (address,
+    processes)."""
+    from distributed import Client
+    info = os.path.join(folder, "scheduler.json")
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    procs = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--scheduler-file",
+                               info, "--host", "127.0.0.1", "--port", "0", "--no-dashboard"],
+                              cwd=folder, env=dict(env, PYTHONPATH=ROOT), **quiet)]
+    deadline = time.monotonic() + 120
+    while not (os.path.exists(info) and os.path.getsize(info)):
+        if time.monotonic() > deadline or procs[0].poll() is not None:
+            raise RuntimeError("the Dask scheduler did not start")
+        time.sleep(0.2)
+    with open(info) as f:
+        address = json.load(f)["address"]
+    for i in range(workers):
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "dask", "worker", address, "--nthreads", "1",
+             "--local-directory", os.path.join(folder, f"worker{i}"), "--host", "127.0.0.1"],
+            cwd=folder, env=dict(env, PYTHONPATH=ROOT), **quiet))
+    with Client(address, timeout=60) as client:
+        client.wait_for_workers(workers, timeout=120)
+    return address, procs
+
+
+def row_dask(t, handins=4, workers=2, rounds=2):
+    """9: `handins` solved hand-ins graded on a local Dask cluster (`workers` workers of
+    one thread each) against the local pool with --jobs `workers`, `rounds` times each,
+    alternately: the same grades.csv every time, and the mean wall times (cluster start
+    not counted, as for a cluster that is already running)."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        t.add("9", "autograde on a Dask cluster", "skipped (distributed not installed)")
+        return
+    env = dict(os.environ, CIFAR10_DIR=dataset_dir())
+    env.pop("DASK_SCHEDULER_ADDRESS", None)
+    with tempfile.TemporaryDirectory(prefix="softmax-bench-dask-") as tmp:
+        dist, solved, subs = (os.path.join(tmp, n) for n in ("dist", "solved.zip", "subs"))
+        for args in (("release", "--out", dist), ("solved-handin", dist, solved)):
+            _, proc = _tool(*args)
+            if proc.returncode != 0:
+                t.add("9", f"dask: {args[0]}", "FAILED", proc.stderr.strip()[-200:])
+                return
+        os.makedirs(subs)
+        for i in range(handins):
+            shutil.copy(solved, os.path.join(subs, f"softmax_student{i}.zip"))
+        address, procs = _start_dask_cluster(tmp, workers, env)
+        samples, grades = {"local": [], "dask": []}, {}
+        flags = {"local": ["--jobs", str(workers)], "dask": ["--scheduler", address]}
+        try:
+            # Alternately, so that the machine's other work slows both sides alike.
+            for i, name in enumerate(["local", "dask", "dask", "local"][:2 * rounds]):
+                out = os.path.join(tmp, f"out-{name}-{i}")
+                seconds, proc = _tool("autograde", subs, "--out", out, *flags[name], env=env)
+                if proc.returncode != 0 or not _all_full_marks(os.path.join(out, "grades.csv")):
+                    t.add("9", f"autograde ({name})", "FAILED",
+                          (proc.stdout + proc.stderr).strip()[-200:])
+                    return
+                samples[name].append(seconds)
+                with open(os.path.join(out, "grades.csv")) as f:
+                    grades.setdefault(name, set()).add(f.read())
+        finally:
+            for p in procs[::-1]:
+                p.terminate()
+            for p in procs[::-1]:
+                p.wait()
+    times = {name: statistics.mean(v) for name, v in samples.items()}
+    ratio = times["dask"] / times["local"]
+    same = len(grades["dask"] | grades["local"]) == 1
+    t.add("9 dask", f"autograde, {handins} hand-ins, Dask: {workers} workers x 1 thread"
+          f"{f', mean of {rounds}' if rounds > 1 else ''}",
+          fmt_time(times["dask"]), f"--jobs {workers} {fmt_time(times['local'])}", ratio,
+          "<= 1.15", ratio <= 1.15)
+    t.add("9 same", "  grades.csv of the two runs", "identical" if same else "DIFFERENT", "",
+          None, "identical", same)
+    t.add("9 rate", "  hand-ins per hour per worker (1 thread, cores / workers)",
+          f"{3600 * handins / times['dask'] / workers:.0f}")
+
+
 def _all_full_marks(csv_path):
     """Whether every row of grades.csv was graded with total == max."""
     import csv
@@ -452,7 +535,7 @@ def main(argv=None):
     if unknown:
         ap.error(f"unknown rows: {', '.join(sorted(unknown))}")
     if args.quick:
-        wanted -= {"notebook", "sklearn", "grading"}
+        wanted -= {"notebook", "sklearn", "grading", "dask"}
     repeats = args.repeats or (2 if args.quick else 5)
     iters = 10 if args.quick else 1500
 
@@ -479,6 +562,8 @@ def main(argv=None):
         row_notebook(t)
     if "grading" in wanted:
         row_grading(t)
+    if "dask" in wanted:
+        row_dask(t)
     if "sklearn" in wanted:
         row_sklearn(t, data, sweep_result)
 

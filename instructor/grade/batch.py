@@ -36,6 +36,8 @@ for the whole notebook (1800), --memory for the kernel (4G), --max-output per
 cell (1M), --max-file-write (100M per file written), --max-handin zip size (50M),
 --max-unpacked (200M in total), --max-unpacked-file (100M per file).
 --sandbox auto|bwrap|none: bubblewrap isolation of the kernel when available (auto).
+--scheduler tcp://HOST:PORT (or DASK_SCHEDULER_ADDRESS): grade on the workers of a
+Dask cluster instead (grade/engines.py, grade/dask_engine.py); OUT is written here.
 """
 import concurrent.futures
 import csv
@@ -52,6 +54,7 @@ import time
 from instructor.assignment import (ASSIGNMENT_ID, NBGRADER_CONFIG, NOTEBOOK, REPO_ROOT,
                                    write_json, write_text)
 from instructor.grade.bundle import SetupError, make_bundle
+from instructor.grade.engines import open_executor
 from instructor.grade.job import (GRADED, GRADER_ERROR, NOT_GRADED, WITH_PROBLEMS, Job, Limits,
                                   Options)
 from instructor.grade.one import end_orphans, failed_result, grade_one, kill_workers
@@ -301,14 +304,16 @@ def main(args):
         if not os.path.isdir(args.submissions):
             raise SetupError(f"{args.submissions} is not a folder")
         data_dir = dataset_dir()
-        if not os.path.isfile(os.path.join(data_dir, "data_batch_1")):
+        # On a Dask cluster the workers check their own data set and sandbox.
+        remote = bool(getattr(args, "scheduler", None))
+        if not remote and not os.path.isfile(os.path.join(data_dir, "data_batch_1")):
             raise SetupError(f"CIFAR-10 not found in {data_dir}: run ./get_datasets.sh, or set "
                              "CIFAR10_DIR to a cifar-10-batches-py folder")
-        works = args.sandbox != "none" and bwrap_works()   # a trial sandbox: test it once
+        works = not remote and args.sandbox != "none" and bwrap_works()   # test it once
         if args.sandbox == "bwrap" and not works:
             raise SetupError("--sandbox bwrap: bubblewrap (bwrap) is not installed or cannot create "
                              "a sandbox here (it needs user namespaces or root)")
-        sandbox = "bwrap" if works else "none"
+        sandbox = args.sandbox if remote else ("bwrap" if works else "none")
         os.makedirs(out, exist_ok=True)
         lock = open(os.path.join(out, ".lock"), "w")
         try:
@@ -331,6 +336,7 @@ def main(args):
             raise SetupError(f"roster {args.roster} not found")
         roster = read_roster(roster_path) if os.path.isfile(roster_path) else {}
         handins, problems = collect(args.submissions)
+        executor, where = open_executor(args, bundle)
     except (SetupError, OSError) as e:
         print(f"autograde: error: {e}", file=sys.stderr)
         return 1
@@ -349,7 +355,7 @@ def main(args):
         todo.append(h)
     print(f"{len(handins)} hand-in(s) in {args.submissions}: {len(todo)} to grade, {skipped} already "
           f"graded{', ' + str(len(problems)) + ' not attributable' if problems else ''}; "
-          f"{args.jobs} at a time, sandbox: {sandbox}", flush=True)
+          f"{where}, sandbox: {sandbox}", flush=True)
     for name, message in problems:
         print(f"  {name}: {message}", flush=True)
 
@@ -359,9 +365,6 @@ def main(args):
                     max_handin=args.max_handin, max_unpacked=args.max_unpacked,
                     max_file=args.max_unpacked_file)
     options = Options(sandbox=sandbox, threads=max(1, (os.cpu_count() or 1) // args.jobs))
-    # Each task is a thread waiting for its worker process: a Dask client's
-    # get_executor() can take this executor's place unchanged.
-    executor = concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs)
     try:
         run_batch(executor, todo, bundle, out, roster, problems, limits, options)
     except KeyboardInterrupt:
