@@ -205,6 +205,10 @@ def grade_tests(job, bundle, course, handin_dir, results_path, work, notes):
             for c in auto:
                 verdicts[c.grade_id] = checks.grade_cell(c.grade_id, subject)
     tests = write_gradebook(course, job.student_id, auto, verdicts)
+    for t in tests:   # the diagnosis in the CSV's notes too (first line)
+        if t.status != "passed":
+            first = t.message.splitlines()[0] if t.message else ""
+            notes.append(f"{t.name}: {first[:200]}")
     return tests, round(time.perf_counter() - started, 2)
 
 
