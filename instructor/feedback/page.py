@@ -166,6 +166,8 @@ def render_feedback(nb, student_id, tests, manual, notes, auto_max, manual_max,
       student output that contains one is replaced.
     Returns a complete HTML document that runs no script.
     """
+    from nbformat import from_dict
+    nb = from_dict(nb)
     secrets = [s for s in secret_lines if s.strip()]
 
     def redact(text):

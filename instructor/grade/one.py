@@ -238,7 +238,13 @@ def nbgrader_config(job, course, events_file, deadline, runtime_dir, results_fil
     defaults = Autograde.class_traits()["autograde_preprocessors"].default()
     if Execute not in defaults:
         raise RuntimeError("this nbgrader version has no Execute step to replace")
-    cfg.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p for p in defaults]
+    from nbgrader.preprocessors import SaveAutoGrades
+    from instructor.grade.trusted import unjudged_save_autogrades
+    if SaveAutoGrades not in defaults:
+        raise RuntimeError("this nbgrader version has no SaveAutoGrades step to replace")
+    save = unjudged_save_autogrades()   # test scores come from grade/trusted.py only
+    cfg.Autograde.autograde_preprocessors = [
+        GuardedExecute if p is Execute else save if p is SaveAutoGrades else p for p in defaults]
     g = cfg.GuardedExecute
     g.kernel_name = KERNEL_NAME
     g.timeout = int(job.limits.cell_timeout)

@@ -164,6 +164,30 @@ def worker_box(job, bundle, folder):
     return _Bare(folder)
 
 
+# ---- nbgrader's own scores: never taken from the kernel's outputs ----------------------------
+def unjudged_save_autogrades():
+    """nbgrader's SaveAutoGrades, except that a test cell's score is not read from the
+    outputs the student's kernel produced (nbgrader would take the first
+    execute_result as the score, and a bad one even stops the hand-in's grading):
+    every test cell starts at 0 until grade_tests() writes the trusted verdict.
+    Written answers are treated as nbgrader does (unchanged: 0 points, else graded by hand)."""
+    from nbgrader import utils as nbutils
+    from nbgrader.preprocessors import SaveAutoGrades
+
+    class SaveUnjudgedGrades(SaveAutoGrades):
+        def _add_score(self, cell, resources):
+            if nbutils.is_solution(cell) or cell.cell_type != "code":
+                return super()._add_score(cell, resources)
+            grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"],
+                                              self.notebook_id, self.assignment_id,
+                                              self.student_id)
+            grade.auto_score = 0.0
+            grade.needs_manual_grade = False
+            self.gradebook.db.commit()
+
+    return SaveUnjudgedGrades
+
+
 # ---- the verdicts -----------------------------------------------------------------------------
 def grade_tests(job, bundle, course, handin_dir, results_path, work, notes):
     """Judge every automatically graded cell of the hand-in in course (an nbgrader
@@ -187,6 +211,9 @@ def grade_tests(job, bundle, course, handin_dir, results_path, work, notes):
         raise TrustedGradeError(f"no trusted checks for the test cells {', '.join(unknown)}")
     data = trusted_data(bundle)
     results = load_results(results_path, w_shape=(data.X_val.shape[1], _classes(data)))
+    if results.problems:   # for the instructor's log
+        print("notebook results:", "; ".join(f"{k}: {v}" for k, v in sorted(results.problems.items())),
+              flush=True)
 
     folder = os.path.join(work, "trusted")
     os.makedirs(folder, exist_ok=True)
