@@ -1,11 +1,14 @@
 """The feedback page a student gets for a graded hand-in.
 
-FeedbackFilter runs in `nbgrader generate_feedback`: it removes the hidden tests
-from the test cells, from every traceback (IPython prints the failing line and
-its neighbours) and from any output that quotes them, and puts the grader's
-notes about the hand-in at the top. simple_feedback() is the page for a hand-in
-that could not be graded; feedback_leaks() is the last check before a page is
-handed out.
+render_feedback() is the page of a graded hand-in: the grader's notes, a table
+of the trusted verdicts (points and the diagnosis of each failed test), then the
+notebook with every test cell's verdict above it. Student content is inert:
+markdown without raw HTML or script links, outputs as escaped text and PNG
+images only (inert.py), tracebacks of test cells reduced to their message, and a
+Content-Security-Policy that forbids every script. simple_feedback() is the
+page for a hand-in that could not be graded; feedback_leaks() is the last check
+before a page is handed out. FeedbackFilter does the hidden-test filtering for
+`nbgrader generate_feedback`, for anyone who still renders pages with nbgrader.
 """
 import html
 import re
@@ -127,8 +130,9 @@ def _pre(text, cls=""):
     return f"<pre{attr}>{html.escape(_ANSI.sub('', text))}</pre>"
 
 
-def _outputs_html(outputs, test_cell):
-    """Outputs that make_inert() kept: text escaped, PNGs as data: images."""
+def _outputs_html(outputs, test_cell, redact=lambda text: text):
+    """Outputs that make_inert() kept: text (through redact, then escaped), PNGs as
+    data: images."""
     from instructor.feedback.inert import inert_output, valid_png
     parts = []
     for raw in outputs:
@@ -137,19 +141,19 @@ def _outputs_html(outputs, test_cell):
             continue
         kind = out["output_type"]
         if kind == "stream":
-            parts.append(_pre(out["text"]))
+            parts.append(_pre(redact(out["text"])))
         elif kind == "error":
             frames = [] if test_cell else out["traceback"]
             # A test cell's traceback quotes the test's code: the verdict says enough.
             text = "\n".join(frames) if frames else f"{out['ename']}: {out['evalue']}"
-            parts.append(_pre(text, "error"))
+            parts.append(_pre(redact(text), "error"))
         else:
             data = out["data"]
             if valid_png(data.get("image/png")):
                 png = "".join(data["image/png"].split())
                 parts.append(f'<img alt="a plot" src="data:image/png;base64,{png}">')
             elif "text/plain" in data:
-                parts.append(_pre(data["text/plain"]))
+                parts.append(_pre(redact(data["text/plain"])))
     return "".join(parts)
 
 
@@ -180,7 +184,7 @@ def render_feedback(nb, student_id, tests, manual, notes, auto_max, manual_max,
     total = sum(t.points for t in tests)
     rows = "".join(
         f"<tr><td>{html.escape(t.name)}</td><td>{t.points:g} / {t.max:g}</td>"
-        f"<td>{html.escape(t.status)}</td><td>{html.escape(t.message)}</td></tr>"
+        f"<td>{html.escape(t.status)}</td><td>{html.escape(redact(t.message))}</td></tr>"
         for t in tests)
     rows += "".join(
         f"<tr><td>{html.escape(m.name)}</td><td>(by hand) / {m.max:g}</td>"
@@ -203,7 +207,7 @@ def render_feedback(nb, student_id, tests, manual, notes, auto_max, manual_max,
         if cell.get("cell_type") == "markdown":
             body = _markdown_html(redact(source))
         elif cell.get("cell_type") == "code":
-            body = _pre(redact(source)) + redact(_outputs_html(cell.get("outputs", []), test))
+            body = _pre(redact(source)) + _outputs_html(cell.get("outputs", []), test, redact)
         else:
             body = _pre(redact(source))
         if test and gid in by_id:
@@ -211,7 +215,7 @@ def render_feedback(nb, student_id, tests, manual, notes, auto_max, manual_max,
             verdict = (f'<p class="verdict">{html.escape(gid)}: {t.points:g} / {t.max:g} '
                        f"({html.escape(t.status)})</p>")
             if t.message:
-                verdict += _pre(t.message)
+                verdict += _pre(redact(t.message))
             parts.append(f'<div class="cell test {html.escape(t.status)}">{verdict}{body}</div>')
         else:
             parts.append(f'<div class="cell">{body}</div>')

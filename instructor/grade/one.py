@@ -15,10 +15,14 @@ which
    functions missing from it are taken from the starter version (handin/repair.py);
 3. runs real `nbgrader autograde` (in that process, through nbgrader's Python
    API) with a kernel that has resource limits and, if available, runs inside
-   bubblewrap (sandbox/kernel_launcher.py), and GuardedExecute in place of Execute;
-4. runs `nbgrader generate_feedback` with the hidden tests filtered out
-   (feedback/page.py);
-5. kills whatever the hand-in left running, reads the scores from its own
+   bubblewrap (sandbox/kernel_launcher.py), GuardedExecute in place of Execute
+   (it also saves the notebook's results as data after the last cell) and a
+   SaveAutoGrades that takes no score from the kernel's outputs;
+4. judges every test cell outside the student's process (grade/trusted.py) and
+   writes those verdicts into its own gradebook;
+5. makes the stored notebook inert (feedback/inert.py) and renders the feedback
+   page itself (feedback/page.py), without hidden tests;
+6. kills whatever the hand-in left running, reads the scores from its own
    gradebook and writes the Result.
 
 The worker process dies with the process that started it, and grade_one kills
