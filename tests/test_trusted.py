@@ -88,10 +88,15 @@ softmax_loss_vectorized = softmax_loss_naive
 STEAL = PRELUDE + '''
 import base64 as _b64, os as _os, sys as _sys
 _found = []
+_seen = 0
 for _root, _dirs, _files in _os.walk("/"):
-    if _root.startswith(("/proc", "/sys", "/dev")):
-        _dirs[:] = []
-        continue
+    # what a thief looks through: everything but the system's own folders (bounded, for time)
+    _seen += 1
+    _dirs[:] = [d for d in _dirs if d not in (".git", ".venv", "site-packages", "node_modules",
+                                               "__pycache__", "proc", "sys", "dev", "usr",
+                                               "lib", "lib64", "bin", "sbin", "etc", "var")]
+    if _seen > 20000:
+        break
     for _f in _files:
         if _f == "hidden.py" or _f == "softmax.py":
             _p = _os.path.join(_root, _f)

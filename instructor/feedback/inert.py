@@ -23,6 +23,7 @@ import re
 KEPT_MIMES = ("text/plain", "image/png")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _SCHEMES = re.compile(r"(?i)\b(javascript|vbscript|data)(\s*):")
+_DEFINITION = re.compile(r"(?m)^( {0,3}\[[^\]\n]+\]):")
 
 
 def valid_png(value):
@@ -37,8 +38,15 @@ def valid_png(value):
 
 
 def inert_markdown(text):
-    """Markdown source without raw HTML or script links (it still reads the same)."""
+    """Markdown source without raw HTML and without links (it still reads the same).
+
+    Markdown decodes entities and backslash escapes inside a link's target, so a
+    broken scheme (java&#115;cript:) would come back to life: links and link
+    definitions are turned into plain text instead, and `<` is escaped, which also
+    ends raw HTML and <autolinks>."""
     text = text.replace("<", "&lt;")
+    text = text.replace("](", "]\\(")
+    text = _DEFINITION.sub(lambda m: m.group(1) + "\\:", text)
     return _SCHEMES.sub(lambda m: f"{m.group(1)}{m.group(2)}&#58;", text)
 
 

@@ -479,10 +479,10 @@ def grade(job, bundle, work, result, phases):
     for t in result.tests:   # a message may quote a hidden check
         if any(s in t.message for s in secret):
             t.message = "(a hidden test failed)"
-    make_inert(graded)
-    write_text(graded_nb, json.dumps(graded, indent=1, ensure_ascii=False) + "\n")
     page = render_feedback(graded, sid, result.tests, result.manual, list(notes),
                            bundle.auto_max, bundle.manual_max, secret)
+    make_inert(graded)
+    write_text(graded_nb, json.dumps(graded, indent=1, ensure_ascii=False) + "\n")
     leaks = feedback_leaks(page, secret)
     if leaks:  # never hand out hidden tests, whatever went wrong above
         notes.append("the detailed feedback page was withheld (it quoted hidden tests)")
