@@ -18,9 +18,11 @@ two hand-ins at a time, while a busy loop occupies every core of the machine:
 
 Every hostile hand-in scores no more than the untouched starter.
 """
+import base64
 import html.parser
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -319,8 +321,15 @@ def test_no_hidden_or_stolen_text_in_feedback(trusted_batch):
     secrets = hidden_check_lines()
     for sid in ["steal", "rel", "bug"]:
         page = (out / "feedback" / sid / "softmax.html").read_text()
+        # what the thief printed base64-encoded, decoded again
+        decoded = []
+        for token in re.findall(r"[A-Za-z0-9+/=]{24,}", page):
+            try:
+                decoded.append(base64.b64decode(token + "=" * (-len(token) % 4)).decode("utf-8", "replace"))
+            except ValueError:
+                pass
         for s in secrets:
-            assert s not in page
+            assert s not in page and not any(s in d for d in decoded)
         assert "BEGIN HIDDEN TESTS" not in page
 
 

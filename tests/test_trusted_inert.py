@@ -18,6 +18,8 @@ PAYLOADS = [
     '[click](javascript:alert(1))',
     '<a href="JaVaScRiPt:alert(1)">x</a>',
     '<div style="x" onmouseover="alert(1)">hover</div>',
+    '[x](java&#115;cript:alert(1)) ![y](javascript\\:alert(2))',
+    '[r]: javascript:alert(1)\n\nsee [r]',
 ]
 
 
@@ -78,6 +80,15 @@ def test_stored_notebook_keeps_only_text_and_png(payload):
     assert "removed by the grader" in code.outputs[0]["data"]["text/plain"]
     assert test.outputs[0]["data"] == {"text/plain": "3"}
     assert "widgets" not in nb.metadata
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_stored_markdown_renders_without_html_or_links_in_nbconvert(payload):
+    """Formgrader shows the stored notebook through nbconvert's markdown renderer."""
+    from nbconvert.filters.markdown import markdown2html_mistune
+    nb = make_inert(hostile_notebook(payload))
+    rendered = markdown2html_mistune(nb.cells[0].source)
+    assert live(rendered) == [] and "<a " not in rendered and "<img" not in rendered
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)

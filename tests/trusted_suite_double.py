@@ -65,11 +65,9 @@ def _no_loops(s):
 
 
 def _sgd(s):
-    rng = np.random.default_rng(0)
     checks.check_sample_batch(s.sample_batch)
     checks.check_train(s.make_classifier)
     checks.check_predict(s.make_classifier)
-    del rng
 
 
 def _accuracy(W, X, y):
