@@ -28,10 +28,9 @@ import sys
 
 import pytest
 
-from helpers import (AUTO_MAX, REPO, TESTS, cell, gradebook_grades, handin, package, read_grades,
+from helpers import (AUTO_MAX, TESTS, cell, gradebook_grades, handin, package, read_grades,
                      replace_once, run_autograde, scores, student_notebook)
 from instructor.boundary.jail import bwrap_available
-from instructor.handin.solved import solved_notebook
 
 SANDBOX = "bwrap" if bwrap_available() else "none"
 HOSTILE = ["emit", "empty", "patch", "steal"]
@@ -147,18 +146,6 @@ XSS_ANSWER = (f'**Answer** <script>alert("{MARK}")</script> <img src=x onerror="
               f'[click](javascript:alert("{MARK}")) <svg onload=alert("{MARK}")></svg>')
 
 
-def solved(dist):
-    """The solution notebook with a 2 x 2 sweep (the solution's own loop, a smaller grid)."""
-    solution = json.loads((REPO / "softmax.ipynb").read_text())
-    inside = "".join(cell(solution, "sweep")["source"])
-    inside = inside.split("### BEGIN SOLUTION\n")[1].split("### END SOLUTION")[0]
-    inside = replace_once(inside, "learning_rates = [3e-7, 5e-7, 1e-6]", "learning_rates = [1e-6, 2e-6]")
-    inside = replace_once(inside, "regularization_strengths = [1e3, 3e3, 1e4]",
-                          "regularization_strengths = [1e3, 3e3]")
-    release = json.loads((dist / "softmax" / "softmax.ipynb").read_text())
-    return solved_notebook(release, solution, inside)
-
-
 def _hostile_package(dist, code):
     py = package(dist, solved=False)
     py["cs231n/classifiers/softmax.py"] += code
@@ -168,16 +155,16 @@ def _hostile_package(dist, code):
 @pytest.fixture(scope="session")
 def trusted_batch(tmp_path_factory, synthetic_cifar, dist):
     subs = tmp_path_factory.mktemp("trusted-handins")
-    handin(subs / "sol.zip", dist, notebook=solved(dist))
+    handin(subs / "sol.zip", dist, notebook=student_notebook(dist))
     handin(subs / "rel.zip", dist, solved=False)
     py = package(dist)
     py["cs231n/classifiers/softmax.py"] = replace_once(
         py["cs231n/classifiers/softmax.py"], "dW += 2 * reg * W", "dW += 4 * reg * W")
-    handin(subs / "bug.zip", dist, notebook=solved(dist), py=py)
+    handin(subs / "bug.zip", dist, notebook=student_notebook(dist), py=py)
     starter_nb = student_notebook(dist, solved=False)
     for name, code in [("emit", EMIT), ("empty", EMPTY), ("patch", PATCH), ("steal", STEAL)]:
         handin(subs / f"{name}.zip", dist, notebook=starter_nb, py=_hostile_package(dist, code))
-    nb = solved(dist)
+    nb = student_notebook(dist)
     for q in ("q1_answer", "q3_answer"):
         cell(nb, q)["source"] = XSS_ANSWER
     py = package(dist)
