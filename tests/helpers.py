@@ -69,7 +69,7 @@ def _regions(text, begin, end):
 
 def source_secrets():
     """Distinctive lines of the solutions and hidden tests (>= 20 characters)."""
-    secrets = set()
+    secrets, public = set(), []
     for rel in STUDENT_PY:
         secrets.update(_regions((REPO / rel).read_text(), "BEGIN SOLUTION", "END SOLUTION"))
     nb = json.loads((REPO / "softmax.ipynb").read_text())
@@ -80,7 +80,23 @@ def source_secrets():
             secrets.update(line.strip() for line in src.splitlines())
         secrets.update(_regions(src, "BEGIN SOLUTION", "END SOLUTION"))
         secrets.update(_regions(src, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"))
-    return {s for s in secrets if len(s) >= 20}
+        if not meta.get("solution") or cell["cell_type"] == "code":
+            public.append(_outside_regions(src))
+    # A line the given text quotes (the sweep's instructions spell out its result line).
+    given = "\n".join(public)
+    return {s for s in secrets if len(s) >= 20 and s not in given}
+
+
+def _outside_regions(text):
+    kept, inside = [], False
+    for line in text.splitlines():
+        if "### BEGIN" in line:
+            inside = True
+        elif "### END" in line:
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 # ---- building hand-ins ------------------------------------------------------------------
