@@ -17,3 +17,4 @@ def synthetic_cifar(tmp_path_factory):
 def dist(tmp_path_factory):
     """The folder with softmax/ and softmax.zip (`python -m instructor release`)."""
     return release_dist(tmp_path_factory)
+

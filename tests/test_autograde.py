@@ -143,7 +143,8 @@ def test_feedback_for_everyone_without_hidden_tests(graded):
         assert page.is_file()
         assert_no_hidden_tests(page)
     page = (out / "feedback" / "bug" / "softmax.html").read_text()
-    # the failing check names the mistake
+    # the failing test is reported with the grader's own verdict, and its check names the mistake
+    assert "test_vectorized: 0 / 4 (failed)" in page
     assert "regularization part of the gradient is twice what it should be" in page
     assert "Notes from the grader" in page and "test_vectorized (edited)" in page
 

@@ -94,9 +94,8 @@ def test_classifier_proxy_trains_and_predicts_like_softmax(honest, seed):
     # W can be assigned, as checks do, and predict uses it.
     proxy.W = real.W = np.eye(6, 4)
     np.testing.assert_array_equal(proxy.predict(X), real.predict(X))
-    # warm_start continues from the assigned weights.
-    np.testing.assert_array_equal(proxy.train(X, y, num_iters=2, warm_start=True),
-                                  real.train(X, y, num_iters=2, warm_start=True))
+    # Training again continues from the assigned weights.
+    np.testing.assert_array_equal(proxy.train(X, y, num_iters=2), real.train(X, y, num_iters=2))
     np.testing.assert_array_equal(proxy.W, real.W)
 
 

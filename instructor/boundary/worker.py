@@ -32,6 +32,9 @@ in meta["readonly"] are given to student code as read-only arrays, as the
 caller's own were.
 """
 import argparse
+import importlib
+import importlib.machinery
+import importlib.util
 import os
 import sys
 import threading
@@ -39,12 +42,21 @@ import traceback
 
 import numpy as np
 
-if __package__:
-    from . import protocol
-else:  # run by path inside the sandbox (python -I): protocol.py sits beside this file
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import protocol
-    del sys.path[0]
+
+def _load_protocol():
+    """protocol.py, the file beside this one, loaded by path: neither this folder nor
+    the grader's package is ever put on the import path of the process that imports
+    student code."""
+    if __package__:
+        return importlib.import_module(".protocol", __package__)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "protocol.py")
+    spec = importlib.util.spec_from_file_location("_boundary_protocol", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+protocol = _load_protocol()
 
 MAX_MESSAGE = 2000        # characters of an exception message sent back
 MAX_FRAMES = 12           # traceback lines sent back
@@ -89,6 +101,34 @@ def make_generator(state):
 
 
 # ---- the worker ----------------------------------------------------------------------------
+PACKAGE = "cs231n"
+
+
+def register_package(package_dir, name):
+    """Make `import name` (and its submodules) find package_dir/name and nothing else,
+    without touching sys.path: the package is put into sys.modules from its folder."""
+    folder = os.path.join(package_dir, name)
+    if not os.path.isdir(folder):
+        raise ModuleNotFoundError(f"No module named {name!r} (no folder {name}/ in the hand-in)",
+                                  name=name)
+    init = os.path.join(folder, "__init__.py")
+    if os.path.isfile(init):
+        spec = importlib.util.spec_from_file_location(name, init,
+                                                      submodule_search_locations=[folder])
+    else:  # a folder without __init__.py: a namespace package, as Python would make it
+        spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations = [folder]
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        if spec.loader is not None:
+            spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
 class Worker:
     def __init__(self, package_dir):
         self.package_dir = os.path.realpath(package_dir)
@@ -98,8 +138,8 @@ class Worker:
         """(softmax module, classifiers package), imported on first use so that an
         import error is reported as the answer to a request."""
         if self._modules is None:
-            import importlib
             with student_code():
+                register_package(self.package_dir, PACKAGE)
                 softmax = importlib.import_module("cs231n.classifiers.softmax")
                 classifiers = importlib.import_module("cs231n.classifiers")
             self._modules = (softmax, classifiers)
@@ -410,9 +450,8 @@ def main(argv=None):
     read_fd, write_fd = (int(x) for x in args.fds.split(","))
     log_thread = isolate_stdio(args.log, args.max_log)
     package_dir = os.path.realpath(args.package_dir)
-    # Student modules come from the package folder only, never from ours.
-    here = os.path.dirname(os.path.realpath(__file__))
-    sys.path[:] = [package_dir] + [p for p in sys.path if p and os.path.realpath(p) != here]
+    # Student modules come from the package folder only (register_package), never from
+    # ours: the worker runs with `python -I`, so its own folder is not on the path.
     serve(read_fd, write_fd, package_dir)
     finish_log(log_thread)
     # Threads student code left running must not keep the worker alive.

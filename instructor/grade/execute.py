@@ -105,6 +105,8 @@ class GuardedExecute(Execute):
     deadline = Float(0.0, help="time.time() after which no cell is started (0: none)").tag(config=True)
     max_restarts = Integer(3, help="kernel restarts before the remaining cells are given up").tag(config=True)
     events_file = Unicode("", help="JSON lines file for what happened (timeouts, restarts, ...)").tag(config=True)
+    results_file = Unicode("", help="where the kernel saves the notebook's results as data "
+                                    "after the last cell (boundary/results.py); '' for none").tag(config=True)
 
     # ---- bookkeeping -------------------------------------------------------------
     def _event(self, kind, cell_index, detail=""):
@@ -256,6 +258,21 @@ class GuardedExecute(Execute):
                 break
         return True
 
+    # ---- the notebook's results, as data for the trusted grade ---------------------
+    def _save_results(self):
+        """Run results_code in the kernel (not stored in the notebook). What it writes
+        is untrusted data: the grader validates it and recomputes what it judges."""
+        if not self.results_file:
+            return
+        from instructor.boundary.results import results_code
+        try:
+            reply = self._run_silently(results_code(self.results_file), 120)
+        except Exception as e:  # a dead kernel: the results are missing, the checks say so
+            self.log.warning("the notebook's results were not saved: %s", e)
+            return
+        if reply is None or reply["content"].get("status") != "ok":
+            self.log.warning("the notebook's results were not saved")
+
     # ---- the main loop -----------------------------------------------------------
     def preprocess(self, nb, resources=None, km=None):
         NotebookClient.__init__(self, nb, km)
@@ -315,6 +332,7 @@ class GuardedExecute(Execute):
                             + ", ".join(sorted(changed)[:10])))
                         self._event("tampering", index, ", ".join(sorted(changed)[:10]))
             t_cells = time.perf_counter()
+            self._save_results()
         # Where the time went (for the instructor's log, not a verdict).
         self._event("timing", 0, {"autograde: kernel start": t_ready - t_start,
                                   "autograde: cells": t_cells - t_ready,

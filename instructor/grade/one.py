@@ -15,10 +15,14 @@ which
    functions missing from it are taken from the starter version (handin/repair.py);
 3. runs real `nbgrader autograde` (in that process, through nbgrader's Python
    API) with a kernel that has resource limits and, if available, runs inside
-   bubblewrap (sandbox/kernel_launcher.py), and GuardedExecute in place of Execute;
-4. runs `nbgrader generate_feedback` with the hidden tests filtered out
-   (feedback/page.py);
-5. kills whatever the hand-in left running, reads the scores from its own
+   bubblewrap (sandbox/kernel_launcher.py), GuardedExecute in place of Execute
+   (it also saves the notebook's results as data after the last cell) and a
+   SaveAutoGrades that takes no score from the kernel's outputs;
+4. judges every test cell outside the student's process (grade/trusted.py) and
+   writes those verdicts into its own gradebook;
+5. makes the stored notebook inert (feedback/inert.py) and renders the feedback
+   page itself (feedback/page.py), without hidden tests;
+6. kills whatever the hand-in left running, reads the scores from its own
    gradebook and writes the Result.
 
 The worker process dies with the process that started it, and grade_one kills
@@ -226,7 +230,7 @@ def kernel_settings(job, bundle, work, notebook_dir, runtime_dir):
     })
 
 
-def nbgrader_config(job, course, events_file, deadline, runtime_dir):
+def nbgrader_config(job, course, events_file, deadline, runtime_dir, results_file=""):
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute, GetGrades
@@ -238,7 +242,13 @@ def nbgrader_config(job, course, events_file, deadline, runtime_dir):
     defaults = Autograde.class_traits()["autograde_preprocessors"].default()
     if Execute not in defaults:
         raise RuntimeError("this nbgrader version has no Execute step to replace")
-    cfg.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p for p in defaults]
+    from nbgrader.preprocessors import SaveAutoGrades
+    from instructor.grade.trusted import unjudged_save_autogrades
+    if SaveAutoGrades not in defaults:
+        raise RuntimeError("this nbgrader version has no SaveAutoGrades step to replace")
+    save = unjudged_save_autogrades()   # test scores come from grade/trusted.py only
+    cfg.Autograde.autograde_preprocessors = [
+        GuardedExecute if p is Execute else save if p is SaveAutoGrades else p for p in defaults]
     g = cfg.GuardedExecute
     g.kernel_name = KERNEL_NAME
     g.timeout = int(job.limits.cell_timeout)
@@ -247,6 +257,7 @@ def nbgrader_config(job, course, events_file, deadline, runtime_dir):
     g.max_output_bytes = int(job.limits.max_output)
     g.events_file = events_file
     g.record_timing = False
+    g.results_file = results_file
     # Unix sockets instead of TCP ports: nothing listens on the network, and the
     # kernel can run without one (bwrap --unshare-net).
     cfg.KernelManager.transport = "ipc"
@@ -321,7 +332,8 @@ def describe_events(events, nb_cells, limits):
         elif kind == "output-truncated":
             notes.append(f"{where(e)}: output cut to {limits.max_output} bytes ({e['detail']})")
         elif kind == "tampering":
-            notes.append(f"{where(e)}: scored 0, it ran with replaced functions: {e['detail']}")
+            notes.append(f"{where(e)}: ran with replaced functions ({e['detail']}); its points "
+                         "come from the grader's own checks, not from this run")
     for i, cell in enumerate(nb_cells):
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {i + 1}"
         for out in cell.get("outputs", []):
@@ -362,12 +374,13 @@ def autograded_files(folder):
 # ---- the whole job -------------------------------------------------------------------------
 def grade(job, bundle, work, result, phases):
     """Grade job in work, filling result; phases times each step."""
-    from nbgrader.converters import Autograde, GenerateFeedback
+    from nbgrader.converters import Autograde
     import nbformat
     from instructor.feedback.page import feedback_leaks, simple_feedback
     from instructor.handin.rebuild import rebuild
     from instructor.handin.repair import read_student_notebook, repair_student_file
     from instructor.markers import hidden_lines
+    from instructor.grade import trusted
     phases.done("imports")
     sid = job.student_id
     release_dir = os.path.join(bundle.template, "release", ASSIGNMENT_ID)
@@ -423,7 +436,8 @@ def grade(job, bundle, work, result, phases):
         os.environ.pop("JUPYTER_CONFIG_PATH", None)
         events_file = os.path.join(work, "events.jsonl")
         deadline = phases.wall_start + job.limits.timeout
-        cfg = nbgrader_config(job, course, events_file, deadline, runtime_dir)
+        results_file = os.path.join(work, "kernel", trusted.RESULTS_FILE)
+        cfg = nbgrader_config(job, course, events_file, deadline, runtime_dir, results_file)
         log = run_nbgrader(Autograde, cfg, sid)
     finally:
         kill_descendants()
@@ -448,23 +462,27 @@ def grade(job, bundle, work, result, phases):
     for text in describe_events(events, graded["cells"], job.limits):
         notes.problem(text)
     result.events = events
-    result.tests, result.manual = read_scores(course, sid, graded["cells"])
-    result.status = WITH_PROBLEMS if notes.problems else GRADED
+    _, result.manual = read_scores(course, sid, graded["cells"])
     phases.done("scores")
 
-    # Feedback, with the grader's notes on top and no hidden tests anywhere.
+    # ---- the trusted verdict (grade/trusted.py): the kernel's run decides no points ----
+    result.tests, _ = trusted.grade_tests(job, bundle, course, submitted, results_file, work, notes)
+    result.status = WITH_PROBLEMS if notes.problems else GRADED
+    phases.done("trusted checks")
+
+    # Feedback, with the grader's notes on top and no hidden tests anywhere; the stored
+    # notebook (OUT, Formgrader) and the page show student content inert.
+    from instructor.feedback.inert import make_inert
+    from instructor.feedback.page import render_feedback
     secret = [line for c in graded["cells"] for line in hidden_lines("".join(c.get("source", "")))]
-    for t in result.tests:   # a message may quote a hidden test's assert
+    secret += trusted.hidden_check_lines(release_dir)
+    for t in result.tests:   # a message may quote a hidden check
         if any(s in t.message for s in secret):
             t.message = "(a hidden test failed)"
-    cfg.FeedbackFilter.notes = list(notes)
-    cfg.FeedbackFilter.extra_secrets = secret
-    fb = run_nbgrader(GenerateFeedback, cfg, sid)
-    html_path = os.path.join(course, "feedback", sid, ASSIGNMENT_ID, NOTEBOOK.replace(".ipynb", ".html"))
-    if not fb["success"] or not os.path.isfile(html_path):
-        raise RuntimeError("nbgrader generate_feedback failed:\n" + (fb.get("error") or "")[-3000:])
-    with open(html_path, encoding="utf-8") as f:
-        page = f.read()
+    page = render_feedback(graded, sid, result.tests, result.manual, list(notes),
+                           bundle.auto_max, bundle.manual_max, secret)
+    make_inert(graded)
+    write_text(graded_nb, json.dumps(graded, indent=1, ensure_ascii=False) + "\n")
     leaks = feedback_leaks(page, secret)
     if leaks:  # never hand out hidden tests, whatever went wrong above
         notes.append("the detailed feedback page was withheld (it quoted hidden tests)")
