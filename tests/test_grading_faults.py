@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from instructor.boundary.jail import bwrap_available
+from instructor.sandbox.policy import BARE_NOTE
 from helpers import (REPO, TESTS, assert_no_hidden_tests, cell, handin, package, read_grades,
                      replace_once, run_autograde, scores, student_notebook, write_zip)
 
@@ -198,7 +200,7 @@ def test_unsafe_zip_entries_are_not_written_anywhere(hostile, tmp_path_factory):
 def test_sandbox_hides_the_instructor_files_and_the_network(hostile):
     out, proc, _ = hostile
     if "sandbox: bwrap" not in proc.stdout:
-        pytest.skip("bubblewrap is not available here: the kernel is not isolated")
+        pytest.skip(f"bubblewrap cannot run here ({bwrap_available().reason}): graded bare")
     nb = json.loads((out / "autograded" / "flood" / "softmax" / "softmax.ipynb").read_text())
     text = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
     assert "SNOOP instructor False" in text
@@ -227,7 +229,7 @@ def test_interrupted_run_resumes_without_regrading(tmp_path, synthetic_cifar, di
         handin(subs / f"{sid}.zip", dist, py=py)
     out = tmp_path / "out"
     env = dict(os.environ, CIFAR10_DIR=str(synthetic_cifar))
-    # The first run also covers the plain mode (no bubblewrap): limits only.
+    # The first run also covers grading bare (explicit --sandbox none): limits only.
     cmd = [sys.executable, "-m", "instructor", "autograde", str(subs), "--out", str(out),
            "--jobs", "1", "--sandbox", "none"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -255,4 +257,9 @@ def test_interrupted_run_resumes_without_regrading(tmp_path, synthetic_cifar, di
     expected = dict(pts(3, 3, 0, 3, 3, 1))
     for sid in ["a", "b", "c"]:  # the same hand-in always gets the same score, with or without bwrap
         assert rows[sid]["status"] == "graded" and scores(rows[sid]) == expected
+    # Graded bare: said in its row and its log; the others were graded in the jail.
+    assert BARE_NOTE in rows["a"]["notes"] and BARE_NOTE in done["notes"]
+    assert f"WARNING: {BARE_NOTE}" in (out / "logs" / "a.log").read_text()
+    if "sandbox: bwrap" in rerun.stdout:
+        assert BARE_NOTE not in rows["b"]["notes"] + rows["c"]["notes"]
     assert not (out / ".work" / "handins").exists() or not any((out / ".work" / "handins").iterdir())
