@@ -114,7 +114,9 @@ for _place in (".", "/tmp", "/dev/shm"):
 FLOOD = '''
 def _flood():
     from IPython.display import display, clear_output
+    import sys
     print("K" * (800 << 10))             # kept: within the cell's limit
+    sys.stdout.flush()                   # a message of its own
     print("F" * (2 << 20))
     handle = display("small", display_id=True)
     for _ in range(4):

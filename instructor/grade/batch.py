@@ -14,7 +14,8 @@ and optionally first_name, last_name, email). OUT receives
                              marked for manual grading: start Jupyter in OUT and
                              open nbgrader's Formgrader)
     feedback/<id>/softmax.html   the feedback page for the student
-    autograded/<id>/softmax/     the graded notebook and the package's .py files
+    autograded/<id>/softmax/     the graded notebook and the package's .py files (as
+                             handed in; nothing the hand-in wrote while it ran)
     results/<id>.json        what the grader found, per hand-in (a Result without its files)
     logs/<id>.log            the grading log, per hand-in
 
@@ -32,10 +33,17 @@ again. --regrade grades everything again. Grading the same hand-in twice gives
 the same score.
 
 Limits (per hand-in): --cell-timeout seconds per cell (300), --timeout seconds
-for the whole notebook (1800), --memory for the kernel (4G), --max-output per
-cell (1M), --max-file-write (100M per file written), --max-handin zip size (50M),
---max-unpacked (200M in total), --max-unpacked-file (100M per file).
---sandbox auto|bwrap|none: bubblewrap isolation of the kernel when available (auto).
+for the whole notebook (1800), --memory for the kernel (4G), --max-processes of
+the kernel in total (64), --max-disk it can fill in total (200M), --max-output
+per cell (1M) and --max-output-total per notebook (4M), --max-file-write (100M
+per file written), --grader-memory for the worker process that grades it (2G),
+--max-handin zip size (50M), --max-unpacked (200M in total), --max-unpacked-file
+(100M per file).
+
+--sandbox auto (default) or bwrap: every kernel runs in the allow-list jail
+(sandbox/kernel.py, boundary/jail.py); if no jail can run here, the run stops
+before grading, saying what to install. --sandbox none grades bare, only when
+asked: a warning on stderr, and in every graded hand-in's notes and log.
 """
 import concurrent.futures
 import csv
