@@ -89,12 +89,18 @@ def solved_py(dist, **changes):
 def build_handins(subs, dist):
     lc, sm = "cs231n/classifiers/linear_classifier.py", "cs231n/classifiers/softmax.py"
     handin(subs / "hang.zip", dist, py=solved_py(dist, **{lc: (PREDICT, "        while True:\n            pass\n")}))
+    # Stuck once and dead once: a marker in the hand-in's folder (it outlives the
+    # kernel) makes the kernel restarted after the first time behave.
     handin(subs / "stuck.zip", dist, py=solved_py(dist, **{lc: (PREDICT, (
-        "        if X.shape[0] > 1000:\n            import signal\n"
+        "        import os\n"
+        "        if X.shape[0] > 1000 and not os.path.exists('stuck.marker'):\n"
+        "            open('stuck.marker', 'w').close()\n            import signal\n"
         "            signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
         "            while True:\n                pass\n" + PREDICT))}))
     handin(subs / "dies.zip", dist, py=solved_py(dist, **{lc: (PREDICT, (
-        "        if X.shape[0] > 1000:\n            import os\n            os._exit(1)\n" + PREDICT))}))
+        "        import os\n"
+        "        if X.shape[0] > 1000 and not os.path.exists('dies.marker'):\n"
+        "            open('dies.marker', 'w').close()\n            os._exit(1)\n" + PREDICT))}))
     handin(subs / "memory.zip", dist, py=solved_py(dist, **{sm: (NAIVE_START, (
         "    if reg > 10:  # far more than the machine has, 800 MB at a time\n"
         "        hog = [np.ones(10**8) for _ in range(1000)]\n" + NAIVE_START))}))

@@ -218,11 +218,19 @@ def test_the_help_explains_the_sandbox_choice():
 
 
 # ---- the grader's own memory -------------------------------------------------------------
-def test_the_workers_address_space_is_limited():
-    code = ("from instructor.sandbox.limits import limit_own_memory\n"
+def test_the_workers_address_space_is_limited_and_the_kernel_sets_its_own():
+    # The worker's limit holds for the worker; a kernel it starts (the launcher's
+    # apply_kernel_limits) gets the kernel's limit, higher or lower.
+    code = ("import resource, subprocess, sys\n"
+            "from instructor.sandbox.limits import limit_own_memory\n"
             "limit_own_memory(1 << 30)\n"
             "try:\n    b = bytearray(2 << 30)\n    print('allocated')\n"
-            "except MemoryError:\n    print('MemoryError')")
+            "except MemoryError:\n    print('MemoryError')\n"
+            "kernel = ('from instructor.sandbox.limits import apply_kernel_limits; '\n"
+            "          'import resource; apply_kernel_limits(3 << 30); '\n"
+            "          'print(resource.getrlimit(resource.RLIMIT_AS)[0])')\n"
+            "print(subprocess.run([sys.executable, '-c', kernel], capture_output=True, text=True,"
+            " check=True).stdout.strip())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
-                         check=True).stdout.strip()
-    assert out == "MemoryError"
+                         check=True).stdout.split()
+    assert out == ["MemoryError", str(3 << 30)]

@@ -140,10 +140,15 @@ def _set_both(which, value):
 
 
 def limit_own_memory(memory_bytes):
-    """Cap this process's address space (and that of what it starts, until they
-    set their own): the grader's worker for one hand-in. 0: unchanged."""
+    """Cap this process's address space: the grader's worker for one hand-in.
+    0: unchanged. Only the soft limit: the kernel it starts sets its own limit
+    (--memory, possibly higher), which raising a hard limit would forbid without
+    CAP_SYS_RESOURCE (containers often drop it, even for root)."""
     if memory_bytes:
-        _set_both(resource.RLIMIT_AS, int(memory_bytes))
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        if hard != resource.RLIM_INFINITY:
+            memory_bytes = min(int(memory_bytes), hard)
+        resource.setrlimit(resource.RLIMIT_AS, (int(memory_bytes), hard))
 
 
 def apply_kernel_limits(memory_bytes=0, file_bytes=0, open_files=0, processes=0):
