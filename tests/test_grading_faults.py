@@ -2,7 +2,7 @@
 
 Each hand-in below breaks one thing (a few break several that do not interact);
 the test asserts the score of every test cell, the line in grades.csv and that
-no other grade is touched. The batch runs with small limits (20 s per cell,
+no other grade is touched. The batch runs with small limits (60 s per cell,
 3 GB of memory, 1 MB zips), and the solved hand-ins
 use a small hyperparameter grid so that the batch stays quick.
 
@@ -29,7 +29,7 @@ from helpers import (REPO, TESTS, assert_no_hidden_tests, cell, handin, package,
 
 PREDICT = "        y_pred = np.argmax(X @ self.W, axis=1)\n"
 NAIVE_START = "    ### BEGIN SOLUTION\n    num_train, num_classes = X.shape[0], W.shape[1]\n"
-LIMITS = ["--jobs", "2", "--cell-timeout", "20", "--timeout", "600", "--memory", "3G",
+LIMITS = ["--jobs", "2", "--cell-timeout", "60", "--timeout", "600", "--memory", "3G",
           "--max-handin", "1M", "--max-unpacked", "5M"]
 
 
@@ -42,7 +42,7 @@ ZERO = pts(0, 0, 0, 0, 0, 0)
 
 # student id -> (expected points, status, phrases expected in the notes)
 EXPECTED = {
-    "hang": (pts(3, 3, 4, 0, 0, 0), "graded-with-problems", ["time limit of 20 s per cell"]),
+    "hang": (pts(3, 3, 4, 0, 0, 0), "graded-with-problems", ["time limit of 60 s per cell"]),
     "stuck": (pts(3, 3, 4, 0, 3, 1), "graded-with-problems", ["could not be interrupted"]),
     "dies": (pts(3, 3, 4, 0, 3, 1), "graded-with-problems", ["the kernel died"]),
     "memory": (pts(3, 0, 4, 3, 3, 1), "graded-with-problems", ["MemoryError"]),
