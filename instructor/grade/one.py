@@ -45,7 +45,7 @@ from instructor.grade.job import (GRADER_ERROR, GRADED, NOT_GRADED, WITH_PROBLEM
                                   ManualAnswer, Result, TestScore, from_json, to_json)
 from instructor.handin.unpack import HandinError, unpack
 from instructor.sandbox.files import regular_files
-from instructor.sandbox.kernel import KERNEL_NAME, KernelRoom
+from instructor.sandbox.kernel import KERNEL_NAME, KernelRoom, release_leftovers
 from instructor.sandbox.limits import (become_subreaper, die_with_parent, kill_descendants,
                                        kill_orphans, limit_own_memory)
 
@@ -131,6 +131,7 @@ def grade_one(job, bundle):
         result.phases["process"] = round(max(0.0, result.seconds - inner), 2)
         return result
     finally:
+        release_leftovers(work)   # the jail of a worker that was killed
         shutil.rmtree(work, ignore_errors=True)
 
 

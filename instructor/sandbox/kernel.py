@@ -42,6 +42,21 @@ from instructor.sandbox.limits import kill_descendants
 
 KERNEL_NAME = "softmax-grader"
 KERNEL_OUTPUT_KEPT = 64 << 10     # bytes of the kernel's own stdout/stderr kept for the log
+STATE_NOTE = "jail-state"         # in the worker's folder: where its jail's tmpfs is mounted
+
+
+def release_leftovers(work):
+    """Unmount and remove the tmpfs of a jail whose worker was killed before it could
+    (grade_one calls this when a worker has ended, however it ended)."""
+    from instructor.boundary.jail import _umount
+    try:
+        with open(os.path.join(work, STATE_NOTE), encoding="utf-8") as f:
+            state = f.read().strip()
+    except OSError:
+        return
+    if state and os.path.basename(state).startswith("jail-") and os.path.isdir(state):
+        _umount(state)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def stage_folder(submitted, source, dest, keep):
@@ -77,6 +92,8 @@ class KernelRoom:
                     self.notebook_dir, data_dir=self.bundle.data_dir, deny=self.bundle.hide,
                     slot=slot, limits=limits))
                 self.runtime_dir = self.jail.runtime_dir
+                with open(os.path.join(self.work, STATE_NOTE), "w", encoding="utf-8") as f:
+                    f.write(self.jail.state_dir)
                 # Root's, outside every folder the jail shows, but in its tmpfs: what
                 # the kernel writes to its stdout counts against the disk limit.
                 self.output_log = os.path.join(self.jail.state_dir, "kernel-output.log")
