@@ -34,6 +34,10 @@ def _autograde(args):
         print("autograde: error: --jobs must be >= 1, --cell-timeout >= 1, --timeout >= 10",
               file=sys.stderr)
         return 2
+    if args.max_processes < 16 or args.max_disk < (16 << 20) or args.grader_memory < (512 << 20):
+        print("autograde: error: --max-processes must be >= 16 (the kernel alone runs a dozen "
+              "threads), --max-disk >= 16M, --grader-memory >= 512M", file=sys.stderr)
+        return 2
     return main(args)
 
 
@@ -104,7 +108,10 @@ def parser():
     p.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (300)")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per hand-in (1800)")
     p.add_argument("--memory", type=parse_size, default="4G", help="kernel memory limit (4G)")
-    p.add_argument("--max-output", type=parse_size, default="1M", help="output kept per cell (1M)")
+    p.add_argument("--max-output", type=parse_size, default="1M",
+                   help="output kept per cell, errors and display updates included (1M)")
+    p.add_argument("--max-output-total", type=parse_size, default="4M",
+                   help="output kept for the whole notebook (4M)")
     p.add_argument("--max-file-write", type=parse_size, default="100M",
                    help="largest file a hand-in may write (100M)")
     p.add_argument("--max-handin", type=parse_size, default="50M", help="largest zip (50M)")
@@ -112,8 +119,17 @@ def parser():
                    help="most bytes taken out of a zip, in total (200M)")
     p.add_argument("--max-unpacked-file", type=parse_size, default="100M",
                    help="most bytes of one file taken out of a zip (100M)")
+    p.add_argument("--max-processes", type=int, default=64,
+                   help="processes and threads of a hand-in's kernel, in total (64)")
+    p.add_argument("--max-disk", type=parse_size, default="200M",
+                   help="disk a hand-in may fill: its folder, /tmp and /dev/shm in total (200M)")
+    p.add_argument("--grader-memory", type=parse_size, default="2G",
+                   help="address space of the grader's own process for each hand-in (2G)")
     p.add_argument("--sandbox", choices=["auto", "bwrap", "none"], default="auto",
-                   help="isolate kernels with bubblewrap: auto (if it works here), bwrap, none")
+                   help="auto (default): grade in the bubblewrap jail, or stop with an error "
+                        "if it cannot run here; bwrap: the same; none: grade WITHOUT "
+                        "isolation (student code runs with the grader's rights; noted in "
+                        "the log and every CSV row)")
     p.add_argument("--scheduler", default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
                    metavar="tcp://HOST:PORT",
                    help="grade on the workers of this Dask scheduler instead of local processes "

@@ -14,7 +14,8 @@ and optionally first_name, last_name, email). OUT receives
                              marked for manual grading: start Jupyter in OUT and
                              open nbgrader's Formgrader)
     feedback/<id>/softmax.html   the feedback page for the student
-    autograded/<id>/softmax/     the graded notebook and the package's .py files
+    autograded/<id>/softmax/     the graded notebook and the package's .py files (as
+                             handed in; nothing the hand-in wrote while it ran)
     results/<id>.json        what the grader found, per hand-in (a Result without its files)
     logs/<id>.log            the grading log, per hand-in
 
@@ -32,12 +33,21 @@ again. --regrade grades everything again. Grading the same hand-in twice gives
 the same score.
 
 Limits (per hand-in): --cell-timeout seconds per cell (300), --timeout seconds
-for the whole notebook (1800), --memory for the kernel (4G), --max-output per
-cell (1M), --max-file-write (100M per file written), --max-handin zip size (50M),
---max-unpacked (200M in total), --max-unpacked-file (100M per file).
---sandbox auto|bwrap|none: bubblewrap isolation of the kernel when available (auto).
+for the whole notebook (1800), --memory for the kernel (4G), --max-processes of
+the kernel in total (64), --max-disk it can fill in total (200M), --max-output
+per cell (1M) and --max-output-total per notebook (4M), --max-file-write (100M
+per file written), --grader-memory for the worker process that grades it (2G),
+--max-handin zip size (50M), --max-unpacked (200M in total), --max-unpacked-file
+(100M per file).
+
+--sandbox auto (default) or bwrap: every kernel runs in the allow-list jail
+(sandbox/kernel.py, boundary/jail.py); if no jail can run here, the run stops
+before grading, saying what to install. --sandbox none grades bare, only when
+asked: a warning on stderr, and in every graded hand-in's notes and log.
+
 --scheduler tcp://HOST:PORT (or DASK_SCHEDULER_ADDRESS): grade on the workers of a
-Dask cluster instead (grade/engines.py, grade/dask_engine.py); OUT is written here.
+Dask cluster instead (grade/engines.py, grade/dask_engine.py); OUT is written here,
+and every worker must be able to run the jail (or --sandbox none).
 """
 import concurrent.futures
 import csv
@@ -51,7 +61,7 @@ import signal
 import sys
 import time
 
-from instructor.assignment import (ASSIGNMENT_ID, NBGRADER_CONFIG, NOTEBOOK, REPO_ROOT,
+from instructor.assignment import (ASSIGNMENT_ID, NBGRADER_CONFIG, NOTEBOOK, PACKAGE, REPO_ROOT,
                                    write_json, write_text)
 from instructor.grade.bundle import SetupError, make_bundle
 from instructor.grade.engines import open_executor
@@ -59,7 +69,9 @@ from instructor.grade.job import (GRADED, GRADER_ERROR, NOT_GRADED, WITH_PROBLEM
                                   Options)
 from instructor.grade.one import end_orphans, failed_result, grade_one, kill_workers
 from instructor.handin.unpack import HandinError, collect
-from instructor.sandbox.limits import become_subreaper, bwrap_works
+from instructor.sandbox.files import write_files
+from instructor.sandbox.limits import become_subreaper
+from instructor.sandbox.policy import BARE_NOTE, SandboxError, choose_sandbox
 
 
 def prepare_out(out, template, fingerprint):
@@ -220,10 +232,14 @@ def make_job(handin, limits, options):
     return job, (None if data is not None else why)
 
 
-def save_result(out, result, bundle, roster):
+def save_result(out, result, bundle, roster, sandbox="bwrap"):
     """Write one Result into OUT (the order makes re-runs safe: files, then the
-    gradebook, then results/<id>.json, which marks it done)."""
+    gradebook, then results/<id>.json, which marks it done). OUT receives only the
+    graded notebook and the package's .py files of a hand-in, as regular files."""
     sid = result.student_id
+    if sandbox == "none" and BARE_NOTE not in result.notes:
+        result.notes.append(BARE_NOTE)
+        result.log = f"WARNING: {BARE_NOTE}\n" + result.log
     # Only trust what a worker reports as far as it makes sense.
     allowed = {c.grade_id: c.points for c in bundle.cells if c.kind == "auto"}
     result.tests = [t for t in result.tests if t.name in allowed]
@@ -236,17 +252,22 @@ def save_result(out, result, bundle, roster):
     target = os.path.join(out, "autograded", sid, ASSIGNMENT_ID)
     shutil.rmtree(target, ignore_errors=True)
     if NOTEBOOK in result.autograded:
-        for rel, data in result.autograded.items():
-            path = os.path.join(target, *rel.split("/"))
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "wb") as f:
-                f.write(data)
+        write_files(target, {rel: data for rel, data in result.autograded.items()
+                             if _wanted_in_out(rel)})
     phases = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(
         result.phases.items(), key=lambda kv: PHASES.index(kv[0]) if kv[0] in PHASES else 99))
     write_text(os.path.join(out, "logs", f"{sid}.log"),
                result.log + (f"\n==== time per phase\n{phases}\n" if phases else ""))
     merge_into_gradebook(out, result, bundle.cells, roster)
     write_json(os.path.join(out, "results", f"{sid}.json"), result.summary())
+
+
+def _wanted_in_out(rel):
+    """The graded notebook and the package's .py files; never a path that leaves the folder."""
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") for p in parts) or "\\" in rel:
+        return False
+    return rel == NOTEBOOK or (parts[0] == PACKAGE and rel.endswith(".py"))
 
 
 def progress(done, total, elapsed):
@@ -282,7 +303,7 @@ def run_batch(executor, todo, bundle, out, roster, problems, limits, options):
         # Processes of a killed worker's hand-in that detached themselves were
         # reparented to this process (a subreaper): end them.
         end_orphans()
-        save_result(out, result, bundle, roster)
+        save_result(out, result, bundle, roster, options.sandbox)
         done += 1
         write_csv(out, bundle.cells, roster, problems)
         print(f"{progress(done, total, time.monotonic() - start)} {result.student_id}: "
@@ -309,11 +330,13 @@ def main(args):
         if not remote and not os.path.isfile(os.path.join(data_dir, "data_batch_1")):
             raise SetupError(f"CIFAR-10 not found in {data_dir}: run ./get_datasets.sh, or set "
                              "CIFAR10_DIR to a cifar-10-batches-py folder")
-        works = not remote and args.sandbox != "none" and bwrap_works()   # test it once
-        if args.sandbox == "bwrap" and not works:
-            raise SetupError("--sandbox bwrap: bubblewrap (bwrap) is not installed or cannot create "
-                             "a sandbox here (it needs user namespaces or root)")
-        sandbox = args.sandbox if remote else ("bwrap" if works else "none")
+        if remote:
+            # Each worker checks that it can run the jail before it gets a hand-in.
+            sandbox = "none" if args.sandbox == "none" else "bwrap"
+        else:
+            sandbox = choose_sandbox(args.sandbox)     # a trial jail: stops here if none works
+        if sandbox == "none":
+            print(f"autograde: WARNING: {BARE_NOTE}", file=sys.stderr, flush=True)
         os.makedirs(out, exist_ok=True)
         lock = open(os.path.join(out, ".lock"), "w")
         try:
@@ -337,7 +360,7 @@ def main(args):
         roster = read_roster(roster_path) if os.path.isfile(roster_path) else {}
         handins, problems = collect(args.submissions)
         executor, where = open_executor(args, bundle)
-    except (SetupError, OSError) as e:
+    except (SetupError, SandboxError, OSError) as e:
         print(f"autograde: error: {e}", file=sys.stderr)
         return 1
 
@@ -361,7 +384,9 @@ def main(args):
 
     become_subreaper()
     limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory=args.memory,
-                    max_output=args.max_output, max_file_write=args.max_file_write,
+                    max_output=args.max_output, max_output_total=args.max_output_total,
+                    processes=args.max_processes, disk=args.max_disk,
+                    grader_memory=args.grader_memory, max_file_write=args.max_file_write,
                     max_handin=args.max_handin, max_unpacked=args.max_unpacked,
                     max_file=args.max_unpacked_file)
     options = Options(sandbox=sandbox, threads=max(1, (os.cpu_count() or 1) // args.jobs))

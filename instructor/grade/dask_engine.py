@@ -113,7 +113,7 @@ def environment_problem(code, sandbox):
     """Why this machine cannot grade (a sentence), or None. code: the client's
     code_fingerprint(); sandbox: 'auto', 'bwrap' or 'none'."""
     from cs231n.data_utils import dataset_dir
-    from instructor.sandbox.limits import bwrap_works
+    from instructor.boundary.jail import bwrap_available
     import importlib.util
     missing = []
     # Found, not imported: importing them would cost the worker seconds of CPU; the
@@ -138,9 +138,12 @@ def environment_problem(code, sandbox):
         return (f"CIFAR-10 not found in {data} (missing {', '.join(absent[:3])}"
                 f"{', ...' if len(absent) > 3 else ''}): set CIFAR10_DIR to a "
                 "cifar-10-batches-py folder, or run ./get_datasets.sh, before `dask worker`")
-    if sandbox == "bwrap" and not bwrap_works():
-        return ("--sandbox bwrap: bubblewrap is not installed or cannot create a sandbox "
-                "there (it needs user namespaces or root)")
+    if sandbox != "none":
+        probe = bwrap_available()
+        if not probe:
+            return (f"no working sandbox there ({probe.reason}); the grader runs every "
+                    "hand-in in a bubblewrap jail (install 'bubblewrap' and run the worker "
+                    "as root), or grade bare with --sandbox none")
     return None
 
 
@@ -180,9 +183,8 @@ def _worker_bundle(bundle, packed, cache):
 def grade_on_worker(fn, job, bundle, packed, code, sandbox, threads):
     """The task of one hand-in: fn(job, the bundle on this worker) -> Result.
 
-    sandbox: the client's --sandbox (auto: bubblewrap if it works on this worker);
-    threads: {worker address: BLAS threads for its kernels}."""
-    from instructor.sandbox.limits import bwrap_works
+    sandbox: "bwrap" (the jail, which environment_problem made sure works here) or
+    "none"; threads: {worker address: BLAS threads for its kernels}."""
     address, local_dir = _this_worker()
     key = (code, sandbox)
     if key not in _checked:
@@ -190,8 +192,7 @@ def grade_on_worker(fn, job, bundle, packed, code, sandbox, threads):
     if _checked[key]:
         raise WorkerSetupError(address, _checked[key])
     local = _worker_bundle(bundle, packed, os.path.join(local_dir, "softmax-grading"))
-    use_bwrap = sandbox == "bwrap" or (sandbox == "auto" and bwrap_works())
-    options = dataclasses.replace(job.options, sandbox="bwrap" if use_bwrap else "none",
+    options = dataclasses.replace(job.options, sandbox="none" if sandbox == "none" else "bwrap",
                                   threads=threads.get(address) or 1)
     return fn(dataclasses.replace(job, options=options), local)
 

@@ -9,9 +9,12 @@ the timeout), it
   kernel is restarted, the cells before it are run again without their outputs
   to rebuild the state, and grading goes on with the next cell;
 - stops at the hand-in's deadline: cells it cannot start in time get an error;
-- keeps at most max_output_bytes of output per cell (a print loop cannot fill the
-  grader's memory or the feedback); errors are always kept, and a dropped stderr
-  output still makes the cell fail, as it would have without the cap;
+- keeps at most max_output_bytes of output per cell and max_notebook_output_bytes
+  in the whole notebook, counting every kind of output: streams, results,
+  displays, display updates, widget messages and errors (a flood cannot fill the
+  grader's memory, the stored notebook or the feedback page); a cell's first
+  error is always kept (shortened if need be) so the cell still fails, and a
+  dropped stderr output still makes the cell fail, as it would have without the cap;
 - checks after each test cell that the functions the tests rely on are the
   originals: numpy's and the builtins (a hand-in could replace np.allclose by a
   function that always says yes), the notebook's `np`, and the IPython machinery
@@ -97,11 +100,28 @@ del _setup
 '''
 
 
+def output_size(msg):
+    """Bytes (characters) of output a kernel message carries."""
+    content = msg.get("content") or {}
+    kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type")
+    if kind == "stream":
+        return len(str(content.get("text", "")))
+    if kind == "error":
+        return (len(str(content.get("ename", ""))) + len(str(content.get("evalue", "")))
+                + sum(len(str(line)) for line in content.get("traceback") or []))
+    try:
+        return len(json.dumps(content, default=str))
+    except (TypeError, ValueError):
+        return len(str(content))
+
+
 class GuardedExecute(Execute):
     """nbgrader's Execute that survives dead or stuck kernels, with an output cap,
     a deadline and a check of the test environment (see the module docstring)."""
 
     max_output_bytes = Integer(1_000_000, help="output kept per cell").tag(config=True)
+    max_notebook_output_bytes = Integer(4_000_000, help="output kept for the whole notebook"
+                                        ).tag(config=True)
     deadline = Float(0.0, help="time.time() after which no cell is started (0: none)").tag(config=True)
     max_restarts = Integer(3, help="kernel restarts before the remaining cells are given up").tag(config=True)
     events_file = Unicode("", help="JSON lines file for what happened (timeouts, restarts, ...)").tag(config=True)
@@ -128,33 +148,93 @@ class GuardedExecute(Execute):
             timeout = budget if timeout is None else min(timeout, budget)
         return timeout
 
-    # ---- the output cap ----------------------------------------------------------
+    # ---- the output caps ---------------------------------------------------------
+    # Every byte a cell's messages carry counts: streams, results, displays, errors,
+    # display updates (which rewrite earlier outputs) and widget messages (kept in
+    # the notebook's metadata), against the cell's budget and the notebook's.
+    # Counting what was offered, not what is left after clear_output, bounds a
+    # print-and-clear loop as well.
+    ERROR_KEEP = 2000    # characters of an error's message kept once a budget is spent
+
+    def _cap_reset(self):
+        self._output_used = {}        # cell index -> bytes of output offered
+        self._output_total = 0        # bytes kept in the whole notebook
+        self._truncated, self._dropped_stderr = set(), set()
+        self._total_hit = None        # the cell where the notebook's budget ran out
+        self._cap_cell = 0            # the cell whose messages are being processed
+
+    def _admit(self, cell_index, size):
+        """Count size bytes of output for the cell; True if they may be kept."""
+        used = self._output_used.get(cell_index, 0) + size
+        self._output_used[cell_index] = used
+        if used > self.max_output_bytes:
+            self._truncated.add(cell_index)
+            return False
+        if self._output_total + size > self.max_notebook_output_bytes:
+            self._truncated.add(cell_index)
+            if self._total_hit is None:
+                self._total_hit = cell_index
+                self._event("output-total", cell_index, f"{self.max_notebook_output_bytes} bytes")
+            return False
+        self._output_total += size
+        return True
+
+    def _short_error(self, msg, outs):
+        """An error that did not fit: kept short (it makes the cell fail, as it should),
+        once per cell; None for a second one."""
+        if any(o.get("output_type") == "error" for o in outs):
+            return None
+        content = msg["content"]
+        ename = str(content.get("ename", "Error"))[:200]
+        evalue = str(content.get("evalue", ""))[:self.ERROR_KEEP]
+        short = dict(msg, content=dict(content, ename=ename, evalue=evalue, traceback=[
+            f"{ename}: {evalue}", "[the traceback was cut by the grader's output limit]"]))
+        self._output_total += len(ename) + 2 * len(evalue) + 100
+        return short
+
+    def process_message(self, msg, cell, cell_index):
+        self._cap_cell = cell_index
+        return super().process_message(msg, cell, cell_index)
+
     def output(self, outs, msg, display_id, cell_index):
-        msg_type = msg["msg_type"]
-        if msg_type != "error":
-            content = msg["content"]
-            if msg_type == "stream":
-                size = len(content.get("text", ""))
+        if not self._admit(cell_index, output_size(msg)):
+            if msg["msg_type"] == "error":
+                msg = self._short_error(msg, outs)
+                if msg is None:
+                    return None
             else:
-                size = sum(len(str(v)) for v in content.get("data", {}).values())
-            used = self._output_used.get(cell_index, 0) + size
-            self._output_used[cell_index] = used
-            if used > self.max_output_bytes:
-                if msg_type == "stream" and content.get("name") == "stderr":
+                content = msg["content"]
+                if msg["msg_type"] == "stream" and content.get("name") == "stderr":
                     self._dropped_stderr.add(cell_index)
-                self._truncated.add(cell_index)
                 return None
         return super().output(outs, msg, display_id, cell_index)
+
+    def _update_display_id(self, display_id, msg):
+        # An update rewrites every output shown under display_id, in any cell.
+        shown = sum(len(v) for v in self._display_id_map.get(display_id, {}).values())
+        if shown and not self._admit(self._cap_cell, output_size(msg) * shown):
+            return
+        super()._update_display_id(display_id, msg)
+
+    def handle_comm_msg(self, outs, msg, cell_index):
+        size = output_size(msg) + sum(len(b) for b in msg.get("buffers") or [])
+        if not self._admit(cell_index, size):
+            return
+        super().handle_comm_msg(outs, msg, cell_index)
 
     def on_cell_executed(self, **kwargs):
         super().on_cell_executed(**kwargs)
         cell, index = kwargs["cell"], kwargs["cell_index"]
         if index in self._truncated:
-            cell.outputs.append(NotebookNode(
-                output_type="stream", name="stdout",
-                text=f"\n[the grader kept only the first {self.max_output_bytes} bytes of "
-                     f"this cell's {self._output_used[index]} bytes of output]\n"))
-            self._event("output-truncated", index, f"{self._output_used[index]} bytes")
+            if self._total_hit is not None and index >= self._total_hit:
+                why = (f"the notebook's output reached the grader's limit of "
+                       f"{self.max_notebook_output_bytes} bytes")
+            else:
+                why = (f"the grader kept only the first {self.max_output_bytes} bytes of "
+                       f"this cell's {self._output_used[index]} bytes of output")
+                self._event("output-truncated", index, f"{self._output_used[index]} bytes")
+            cell.outputs.append(NotebookNode(output_type="stream", name="stdout",
+                                             text=f"\n[{why}]\n"))
         if index in self._dropped_stderr:
             # Without the cap this stderr output would have made a test cell fail.
             cell.outputs.append(NotebookNode(
@@ -278,8 +358,8 @@ class GuardedExecute(Execute):
         NotebookClient.__init__(self, nb, km)
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
-        self._output_used = {}
-        self._truncated, self._dropped_stderr, self._poisoned = set(), set(), set()
+        self._cap_reset()
+        self._poisoned = set()
         self._restarts, self._gave_up = 0, None
 
         t_start = time.perf_counter()

@@ -35,11 +35,15 @@ class Limits:
     timeout: int = 1800               # for the whole hand-in
     memory: int = 4 << 30             # address space of the kernel
     max_output: int = 1 << 20         # output kept per cell
+    max_output_total: int = 4 << 20   # output kept for the whole notebook
     max_file_write: int = 100 << 20   # largest file the kernel may write
     max_handin: int = 50 << 20        # size of the zip
     max_unpacked: int = 200 << 20     # bytes taken out of the zip, in total
     max_file: int = 100 << 20         # bytes of one file taken out of the zip
     max_entries: int = 5000           # entries in the zip
+    processes: int = 64               # processes + threads of the jailed kernel
+    disk: int = 200 << 20             # the jail's folder, /tmp and /dev/shm, in total
+    grader_memory: int = 2 << 30      # address space of the worker grading the hand-in
 
     def unpack(self):
         return UnpackLimits(max_handin=self.max_handin, max_unpacked=self.max_unpacked,
@@ -48,7 +52,7 @@ class Limits:
 
 @dataclass
 class Options:
-    sandbox: str = "none"             # "bwrap" or "none"
+    sandbox: str = "bwrap"            # "bwrap" (the jail) or "none" (bare: explicit only)
     threads: int = 1                  # BLAS threads of the kernel
 
 

@@ -14,10 +14,10 @@ which
    is missing or does not compile is replaced by its starter version, and
    functions missing from it are taken from the starter version (handin/repair.py);
 3. runs real `nbgrader autograde` (in that process, through nbgrader's Python
-   API) with a kernel that has resource limits and, if available, runs inside
-   bubblewrap (sandbox/kernel_launcher.py), GuardedExecute in place of Execute
-   (it also saves the notebook's results as data after the last cell) and a
-   SaveAutoGrades that takes no score from the kernel's outputs;
+   API) with GuardedExecute in place of Execute (it also saves the notebook's
+   results as data after the last cell), a SaveAutoGrades that takes no score
+   from the kernel's outputs, and a kernel in the hand-in's jail
+   (sandbox/kernel.py: KernelRoom; bare only with --sandbox none);
 4. judges every test cell outside the student's process (grade/trusted.py) and
    writes those verdicts into its own gradebook;
 5. makes the stored notebook inert (feedback/inert.py) and renders the feedback
@@ -39,20 +39,20 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
 
 from instructor.assignment import (ASSIGNMENT_ID, NOTEBOOK, PACKAGE, REPO_ROOT,
-                                   load_nbgrader_config, write_json, write_text)
+                                   load_nbgrader_config, write_text)
 from instructor.grade.job import (GRADER_ERROR, GRADED, NOT_GRADED, WITH_PROBLEMS, Bundle, Job,
                                   ManualAnswer, Result, TestScore, from_json, to_json)
 from instructor.handin.unpack import HandinError, unpack
-from instructor.sandbox.limits import (become_subreaper, bwrap_command, die_with_parent,
-                                       kill_descendants, kill_orphans, python_paths)
+from instructor.sandbox.files import read_regular, regular_files
+from instructor.sandbox.kernel import KERNEL_NAME, KernelRoom, release_leftovers
+from instructor.sandbox.limits import (become_subreaper, die_with_parent, kill_descendants,
+                                       kill_orphans, limit_own_memory)
 
-KERNEL_NAME = "softmax-grader"
 GRACE = 300  # seconds past the hand-in's time limit before its worker is killed from outside
 
 
@@ -135,6 +135,7 @@ def grade_one(job, bundle):
         result.phases["process"] = round(max(0.0, result.seconds - inner), 2)
         return result
     finally:
+        release_leftovers(work)   # the jail of a worker that was killed
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -185,51 +186,7 @@ def failed_result(job, bundle, status, notes):
     return result
 
 
-# ---- the kernel and nbgrader's configuration ----------------------------------------
-def kernel_settings(job, bundle, work, notebook_dir, runtime_dir):
-    """Write the kernel spec and the launcher's settings; returns the kernel's home."""
-    kdir = os.path.join(work, "kernel")
-    home, tmp = os.path.join(kdir, "home"), os.path.join(kdir, "tmp")
-    for d in (home, tmp):
-        os.makedirs(d, exist_ok=True)
-    mpl = os.path.join(kdir, "matplotlib")
-    if bundle.mpl_cache and os.path.isdir(bundle.mpl_cache):
-        shutil.copytree(bundle.mpl_cache, mpl, dirs_exist_ok=True)
-    threads = str(job.options.threads)
-    env = {
-        "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/local/bin:/usr/bin:/bin",
-        "HOME": home, "TMPDIR": tmp, "MPLCONFIGDIR": mpl, "MPLBACKEND": "agg",
-        "IPYTHONDIR": os.path.join(kdir, "ipython"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
-        "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
-        "CIFAR10_DIR": bundle.data_dir,
-        "NBGRADER_EXECUTION": "autograde",
-    }
-    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine-specific BLAS fixes
-        if name in os.environ:
-            env[name] = os.environ[name]
-    settings = {"python": sys.executable, "env": env, "memory": job.limits.memory,
-                "file_size": job.limits.max_file_write, "open_files": 1024}
-    if job.options.sandbox == "bwrap":
-        settings["wrapper"] = bwrap_command(
-            hide=bundle.hide + ["/tmp", "/var/tmp", "/run", os.path.expanduser("~")],
-            read_only=python_paths() + [bundle.data_dir],
-            writable=[notebook_dir, kdir, runtime_dir], cwd=notebook_dir)
-    path = os.path.join(work, "kernel_settings.json")
-    write_json(path, settings)
-    spec_dir = os.path.join(work, "jupyter", "kernels", KERNEL_NAME)
-    os.makedirs(spec_dir, exist_ok=True)
-    write_json(os.path.join(spec_dir, "kernel.json"), {
-        "argv": [sys.executable, "-m", "instructor.sandbox.kernel_launcher", path,
-                 "-f", "{connection_file}"],
-        # Where the launcher (not the kernel: it gets a clean environment) finds this package.
-        "env": {"PYTHONPATH": REPO_ROOT},
-        "display_name": "softmax grader", "language": "python",
-        # An interrupt as a message reaches the kernel inside bubblewrap too.
-        "interrupt_mode": "message",
-    })
-
-
+# ---- nbgrader's configuration ----------------------------------------------------------
 def nbgrader_config(job, course, events_file, deadline, runtime_dir, results_file=""):
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.converters import Autograde
@@ -255,6 +212,7 @@ def nbgrader_config(job, course, events_file, deadline, runtime_dir, results_fil
     g.startup_timeout = 120
     g.deadline = deadline
     g.max_output_bytes = int(job.limits.max_output)
+    g.max_notebook_output_bytes = int(job.limits.max_output_total)
     g.events_file = events_file
     g.record_timing = False
     g.results_file = results_file
@@ -262,7 +220,7 @@ def nbgrader_config(job, course, events_file, deadline, runtime_dir, results_fil
     # kernel can run without one (bwrap --unshare-net).
     cfg.KernelManager.transport = "ipc"
     # Without a set path, jupyter_client puts the connection file in /tmp, where the
-    # sandboxed kernel cannot see it.
+    # jailed kernel cannot see it.
     cfg.KernelManager.connection_file = os.path.join(runtime_dir, "kernel.json")
     cfg.GenerateFeedback.preprocessors = [GetGrades, FeedbackFilter, CSSHTMLHeaderPreprocessor]
     return cfg
@@ -331,6 +289,9 @@ def describe_events(events, nb_cells, limits):
                          f"{limits.timeout} s for the whole notebook was reached")
         elif kind == "output-truncated":
             notes.append(f"{where(e)}: output cut to {limits.max_output} bytes ({e['detail']})")
+        elif kind == "output-total":
+            notes.append(f"{where(e)} and the cells after it: output dropped, the notebook's "
+                         f"output reached the limit of {limits.max_output_total} bytes")
         elif kind == "tampering":
             notes.append(f"{where(e)}: ran with replaced functions ({e['detail']}); its points "
                          "come from the grader's own checks, not from this run")
@@ -357,18 +318,9 @@ def describe_events(events, nb_cells, limits):
 
 def autograded_files(folder):
     """{relative path: bytes} of the graded notebook and the package's .py files (regular
-    files only: whatever else the hand-in wrote there stays behind)."""
-    files = {}
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".ipynb_checkpoints"))
-        for name in sorted(names):
-            path = os.path.join(root, name)
-            rel = os.path.relpath(path, folder).replace(os.sep, "/")
-            wanted = rel == NOTEBOOK or (rel.startswith(PACKAGE + "/") and rel.endswith(".py"))
-            if wanted and os.path.isfile(path) and not os.path.islink(path):
-                with open(path, "rb") as f:
-                    files[rel] = f.read()
-    return files
+    files only, never opening a pipe or following a link: whatever else is there stays)."""
+    return regular_files(folder, lambda rel: rel == NOTEBOOK or (
+        rel.startswith(PACKAGE + "/") and rel.endswith(".py")))
 
 
 # ---- the whole job -------------------------------------------------------------------------
@@ -424,26 +376,29 @@ def grade(job, bundle, work, result, phases):
     os.makedirs(autograded)
     phases.done("prepare")
 
-    runtime_dir = tempfile.mkdtemp(prefix="grader-")  # short: Unix socket paths are limited
-    try:
-        kernel_settings(job, bundle, work, autograded, runtime_dir)
-        os.environ.update({
-            "JUPYTER_PATH": os.path.join(work, "jupyter"),
-            "JUPYTER_RUNTIME_DIR": runtime_dir,
-            "JUPYTER_CONFIG_DIR": os.path.join(work, "jupyter-config"),
-            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-        })
+    # The kernel's room (sandbox/kernel.py): the jail, unless --sandbox none.
+    keep = load_nbgrader_config().Autograde.exclude_overwriting.get(ASSIGNMENT_ID, [])
+    with KernelRoom(job, bundle, work, autograded, submitted, source, keep) as room:
+        os.environ.update(room.jupyter_env())
+        os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
         os.environ.pop("JUPYTER_CONFIG_PATH", None)
         events_file = os.path.join(work, "events.jsonl")
         deadline = phases.wall_start + job.limits.timeout
-        results_file = os.path.join(work, "kernel", trusted.RESULTS_FILE)
-        cfg = nbgrader_config(job, course, events_file, deadline, runtime_dir, results_file)
+        # The kernel writes its results where both sides see the same path.
+        results_file = os.path.join(room.runtime_dir, trusted.RESULTS_FILE)
+        cfg = nbgrader_config(job, course, events_file, deadline, room.runtime_dir, results_file)
         log = run_nbgrader(Autograde, cfg, sid)
-    finally:
-        kill_descendants()
-        shutil.rmtree(runtime_dir, ignore_errors=True)
+        # The results file is in the room, which ends with this block: take it out
+        # (a regular file of bounded size, or nothing).
+        taken = read_regular(results_file, max_bytes=trusted.MAX_RESULTS_BYTES)
+    results_file = os.path.join(work, trusted.RESULTS_FILE)
+    if taken is not None:
+        with open(results_file, "wb") as f:
+            f.write(taken)
     with open(os.path.join(work, "nbgrader.log"), "w", encoding="utf-8") as f:
         f.write(log.get("log", "") + "\n" + (log.get("error") or ""))
+        if room.kernel_output():
+            f.write("\n==== the kernel's own stdout/stderr (end)\n" + room.kernel_output())
     graded_nb = os.path.join(autograded, NOTEBOOK)
     if not log["success"] or not os.path.isfile(graded_nb):
         raise RuntimeError("nbgrader autograde failed:\n" + (log.get("error") or log.get("log", ""))[-3000:])
@@ -524,6 +479,8 @@ def main(argv):
     become_subreaper()
     with open(os.path.join(work, "job.json"), encoding="utf-8") as f:
         job = from_json(Job, f.read())
+    # This process reads what the hand-in's kernel sends: bounded, so is its memory.
+    limit_own_memory(job.limits.grader_memory)
     with open(os.path.join(work, "bundle.json"), encoding="utf-8") as f:
         bundle = from_json(Bundle, f.read())
     result = run(job, bundle, work)

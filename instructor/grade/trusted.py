@@ -36,8 +36,8 @@ from instructor.grade.job import TestScore
 
 SUITE_MODULE = "instructor.checks.suite"
 RESULTS_FILE = "notebook_results.npz"
+MAX_RESULTS_BYTES = 64 << 20   # larger results files are not taken out of the kernel's room
 CALL_TIMEOUT = 120        # seconds of wall time per call into the worker
-JAIL_SLOTS = range(200, 400)   # uids (jail.py uid_base + slot) used by the trusted workers
 
 
 class TrustedGradeError(RuntimeError):
@@ -125,28 +125,25 @@ class _Jailed:
         self.jail = None
 
     def __enter__(self):
+        import contextlib
         from instructor.boundary import client as client_mod
-        from instructor.boundary.jail import Jail, JailError
-        # Each concurrently running jail needs a uid of its own; start from this
-        # process's id and take the first free one.
-        start = os.getpid() % len(JAIL_SLOTS)
-        last = None
-        for k in range(len(JAIL_SLOTS)):
-            slot = JAIL_SLOTS[(start + k) % len(JAIL_SLOTS)]
-            jail = Jail(self.folder, read_only=[client_mod.WORKER_PATH, client_mod.PROTOCOL_PATH],
-                        deny=self.deny, slot=slot, limits=self.limits)
-            try:
-                self.jail = jail.__enter__()
-                return self
-            except JailError as e:
-                last = e
-                if "another jail uses this slot" not in str(e):
-                    raise
-        raise last
+        from instructor.boundary.jail import Jail
+        from instructor.sandbox.slots import jail_slot
+        # Each jail running at the same time on this machine needs a uid of its own:
+        # the slot is held (a lock) until the jail ends, as for the kernel's jail.
+        self._stack = contextlib.ExitStack()
+        try:
+            slot = self._stack.enter_context(jail_slot())
+            self.jail = self._stack.enter_context(
+                Jail(self.folder, read_only=[client_mod.WORKER_PATH, client_mod.PROTOCOL_PATH],
+                     deny=self.deny, slot=slot, limits=self.limits))
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
 
     def __exit__(self, *exc):
-        if self.jail is not None:
-            self.jail.__exit__(*exc)
+        self._stack.close()
         return False
 
     def client_args(self):

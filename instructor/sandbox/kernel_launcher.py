@@ -1,12 +1,14 @@
-"""Start the Python kernel of a hand-in with its limits, in bubblewrap if asked.
+"""Start the Python kernel of a hand-in with its limits, in its jail if it has one.
 
     python -m instructor.sandbox.kernel_launcher SETTINGS.json -f CONNECTION_FILE [kernel args]
 
-It is the command of the kernel spec that grade/one.py writes for each hand-in;
-Jupyter runs it in place of `python -m ipykernel_launcher`. SETTINGS.json (also
-written by grade/one.py) holds the limits, the kernel's environment and, for
-the sandbox, the bwrap command prefix. The launcher applies the limits to
-itself and then replaces itself with the kernel, which inherits them.
+It is the command of the kernel spec that sandbox/kernel.py writes for each
+hand-in; Jupyter runs it in place of `python -m ipykernel_launcher`.
+SETTINGS.json (written by KernelRoom) holds the limits, the kernel's
+environment, the file that takes the kernel's own stdout/stderr and, for the
+jail, its command prefix (bwrap, then the drop to the slot's uid) and uid. The
+launcher applies the limits to itself and then replaces itself with the
+kernel, which inherits them.
 """
 import json
 import os
@@ -23,7 +25,22 @@ def main(argv):
     # same for what runs inside it).
     die_with_parent(signal.SIGKILL)
     apply_kernel_limits(settings.get("memory", 0), settings.get("file_size", 0),
-                        settings.get("open_files", 0))
+                        settings.get("open_files", 0), settings.get("processes", 0))
+    uid = settings.get("uid")
+    if uid is not None:
+        # jupyter_client writes the connection file for its own user only (0600);
+        # the kernel reads it as the slot's uid.
+        os.chown(argv[argv.index("-f") + 1], uid, uid)
+        # bwrap creates the folders above each bind with this umask: the slot's
+        # uid must be able to cross them.
+        os.umask(0o022)
+    if settings.get("output_log"):
+        # The kernel's own stdout/stderr (not its cells' output): into a file of
+        # bounded size, never into the grader's log unbounded.
+        fd = os.open(settings["output_log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
     cmd = [settings["python"], "-m", "ipykernel_launcher", *argv[1:]]
     cmd = settings.get("wrapper", []) + cmd
     os.execve(cmd[0], cmd, settings["env"])

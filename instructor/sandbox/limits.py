@@ -1,26 +1,24 @@
-"""Limits and isolation for running untrusted hand-ins (Linux).
+"""Resource limits and process hygiene for grading untrusted hand-ins (Linux).
 
-Used by the batch (grade/batch.py, grade/executor.py: one worker process per
-hand-in), the worker (grade/one.py) and kernel_launcher.py (the notebook
-kernel of a hand-in):
+Used by the batch (grade/batch.py: one worker process per hand-in), the worker
+(grade/one.py) and kernel_launcher.py (the notebook kernel of a hand-in):
 
 - resource limits (setrlimit) on the kernel: address space (memory), size of
-  any file it writes, no core dumps;
-- bubblewrap (`bwrap`), when it is installed and works here, for the kernel:
-  the whole file system read-only, the instructor's files, the other hand-ins
-  and the grade store hidden, only the hand-in's own folder writable, no
-  network, its own process tree that dies with the grader;
+  any file it writes, open files, no core dumps; on the worker itself: its
+  address space (limit_own_memory), so that a hand-in's outputs cannot make the
+  grader's own process grow without bound;
 - process hygiene: a worker dies with its parent, and collects and kills every
-  process its hand-in left behind, even ones that detached themselves.
+  process its hand-in left behind, even ones that detached themselves (without
+  a jail; in a jail the pid namespace does it, see kernel.py).
+
+The isolation itself (an allow-list file system, no network, own namespaces,
+a process and disk limit per hand-in) is instructor/boundary/jail.py.
 """
 import ctypes
 import os
 import re
 import resource
-import shutil
 import signal
-import subprocess
-import sys
 import time
 
 PR_SET_PDEATHSIG = 1
@@ -130,10 +128,37 @@ def kill_orphans(keep):
     return killed
 
 
-def apply_kernel_limits(memory_bytes=0, file_bytes=0, open_files=0):
-    """setrlimit for this process (and what it executes): 0 means unchanged."""
+def _set_both(which, value):
+    """Soft and hard limit to value; without the right to raise the hard limit
+    (not root), the lower of value and the current hard limit."""
+    try:
+        resource.setrlimit(which, (value, value))
+    except (ValueError, OSError):
+        hard = resource.getrlimit(which)[1]
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+
+def limit_own_memory(memory_bytes):
+    """Cap this process's address space: the grader's worker for one hand-in.
+    0: unchanged. Only the soft limit: the kernel it starts sets its own limit
+    (--memory, possibly higher), which raising a hard limit would forbid without
+    CAP_SYS_RESOURCE (containers often drop it, even for root)."""
     if memory_bytes:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        if hard != resource.RLIM_INFINITY:
+            memory_bytes = min(int(memory_bytes), hard)
+        resource.setrlimit(resource.RLIMIT_AS, (int(memory_bytes), hard))
+
+
+def apply_kernel_limits(memory_bytes=0, file_bytes=0, open_files=0, processes=0):
+    """setrlimit for this process (and what it executes): 0 means unchanged.
+    processes: RLIMIT_NPROC, which counts the processes and threads of the real
+    uid the kernel ends up with (the jail's slot uid; root ignores it)."""
+    if memory_bytes:
+        _set_both(resource.RLIMIT_AS, int(memory_bytes))
+    if processes:
+        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
     if file_bytes:
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
     if open_files:
@@ -141,79 +166,3 @@ def apply_kernel_limits(memory_bytes=0, file_bytes=0, open_files=0):
         limit = open_files if hard == resource.RLIM_INFINITY else min(open_files, hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-_BWRAP_BASE = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc",
-               "--unshare-uts", "--unshare-net", "--ro-bind", "/", "/", "--dev", "/dev",
-               "--proc", "/proc"]
-
-
-def bwrap_path():
-    return shutil.which("bwrap")
-
-
-def bwrap_works():
-    """True if bubblewrap is installed and can build our sandbox on this machine
-    (it needs user namespaces or root)."""
-    exe = bwrap_path()
-    if not exe:
-        return False
-    cmd = [exe, *_BWRAP_BASE, *_cap_drop(), "--tmpfs", "/tmp", "true"]
-    try:
-        return subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def _cap_drop():
-    # Run as root, bwrap keeps root's capabilities inside the sandbox, with which a
-    # process could remount the read-only file system; drop them.
-    return ["--cap-drop", "ALL"] if os.geteuid() == 0 else []
-
-
-def _under(path, folder):
-    path, folder = os.path.realpath(path), os.path.realpath(folder)
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-def bwrap_command(hide, read_only, writable, cwd):
-    """The bwrap argv prefix (up to and including '--').
-
-    hide: folders and files made invisible (an empty folder, /dev/null);
-    read_only: paths shown again read-only (when under a hidden folder);
-    writable: folders the sandbox may write to (the hand-in's own);
-    cwd: the working directory inside.
-    """
-    cmd = [bwrap_path(), *_BWRAP_BASE, *_cap_drop()]
-    hidden = []
-    for path in hide:
-        if not os.path.lexists(path):
-            continue
-        path = os.path.realpath(path)
-        if os.path.isdir(path):
-            cmd += ["--tmpfs", path]
-        else:
-            cmd += ["--ro-bind", "/dev/null", path]
-        hidden.append(path)
-    for path in read_only:
-        if os.path.exists(path) and any(_under(path, h) for h in hidden):
-            real = os.path.realpath(path)
-            cmd += ["--ro-bind", real, real]
-    for path in writable:
-        real = os.path.realpath(path)
-        cmd += ["--bind", real, real]
-    cmd += ["--chdir", os.path.realpath(cwd), "--"]
-    return cmd
-
-
-def python_paths():
-    """What the kernel's Python needs to read: its installation and packages (not
-    the grader's whole import path, which includes this repository)."""
-    import site
-    import sysconfig
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             os.path.dirname(os.path.realpath(sys.executable))}
-    paths.update(sysconfig.get_paths().values())
-    paths.update(site.getsitepackages())
-    return sorted(p for p in paths if p and os.path.isdir(p))
