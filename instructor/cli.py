@@ -151,6 +151,10 @@ def parser():
     p.add_argument("--timeout", type=int, default=1800,
                    help="seconds per submission (1800; keep it below Gradescope's timeout)")
     p.add_argument("--memory", type=parse_size, default="4G", help="kernel memory limit (4G)")
+    p.add_argument("--sandbox", choices=["auto", "none"], default="auto",
+                   help="auto (default): grade each submission in the bubblewrap jail, or "
+                        "report a grader-side failure if the container cannot run it; none: "
+                        "grade in the container WITHOUT the jail (said in every results.json)")
     p.set_defaults(run=_gradescope)
 
     p = sub.add_parser("leaks", help="search a folder for solution or hidden-test text",

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import zipfile
 
-from instructor.assignment import ASSIGNMENT_ID, DATA_DIR, INSTRUCTOR_DIR, NOTEBOOK, REPO_ROOT
+from instructor.assignment import ASSIGNMENT_ID, DATA_DIR, INSTRUCTOR_DIR, REPO_ROOT
 from instructor.grade.job import Limits
 
 PYTHON_VERSION = "3.11"                     # the version the project is tested with
@@ -59,18 +59,14 @@ def script(name, python_version):
     return text.encode()
 
 
-def hidden_tests(source_notebook):
-    """(grade ids of test cells with hidden tests, the lines of those hidden tests)."""
-    from instructor.markers import hidden_lines
-    with open(source_notebook, encoding="utf-8") as f:
-        nb = json.load(f)
-    ids, lines = [], []
-    for cell in nb["cells"]:
-        found = hidden_lines("".join(cell.get("source", "")))
-        if found:
-            ids.append(cell["metadata"].get("nbgrader", {}).get("grade_id"))
-            lines += found
-    return sorted(filter(None, ids)), sorted(set(lines))
+def hidden_tests(release_dir):
+    """(grade ids of test cells with hidden checks, the distinctive lines of those checks,
+    for a last scrub of what results.json shows)."""
+    from instructor.checks.suite import AUTO_TESTS
+    from instructor.grade.trusted import hidden_check_lines
+    ids = [g for g, checks in AUTO_TESTS.items()
+           if any(getattr(check, "hidden", False) for check in checks)]
+    return sorted(ids), hidden_check_lines(release_dir)
 
 
 def tree(folder, prefix):
@@ -87,16 +83,17 @@ def tree(folder, prefix):
 
 
 def build(out_zip, hidden_visibility="after_published", limits=None,
-          python_version=PYTHON_VERSION):
+          python_version=PYTHON_VERSION, sandbox="auto"):
     """Write the autograder zip to out_zip; returns the list of its names."""
     from instructor.grade.bundle import build_template
     limits = limits or Limits()
     with tempfile.TemporaryDirectory(prefix="gradescope-build-") as tmp:
         template, fingerprint, student_files = build_template(tmp)
-        ids, lines = hidden_tests(os.path.join(template, "source", ASSIGNMENT_ID, NOTEBOOK))
+        ids, lines = hidden_tests(os.path.join(template, "release", ASSIGNMENT_ID))
         config = {"fingerprint": fingerprint, "student_files": student_files,
                   "limits": dataclasses.asdict(limits), "hidden_visibility": hidden_visibility,
-                  "hidden_tests": ids, "hidden_lines": lines, "python_version": python_version}
+                  "hidden_tests": ids, "hidden_lines": lines, "python_version": python_version,
+                  "sandbox": sandbox}
         entries = {  # name -> (bytes, executable)
             "setup.sh": (script("setup.sh", python_version), True),
             "run_autograder": (script("run_autograder", python_version), True),
@@ -130,7 +127,8 @@ def main(args):
     out_zip = os.path.join(args.out, "autograder.zip")
     limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory=args.memory)
     try:
-        names = build(out_zip, args.hidden_visibility, limits, args.python_version)
+        names = build(out_zip, args.hidden_visibility, limits, args.python_version,
+                      args.sandbox)
     except (SetupError, OSError, RuntimeError) as e:
         print(f"gradescope: error: {e}", file=sys.stderr)
         return 1
