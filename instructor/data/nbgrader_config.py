@@ -33,10 +33,11 @@ c.Execute.interrupt_on_timeout = True
 # printed a lot needs more than nbgrader's 4 s.
 c.Execute.iopub_timeout = 30
 
-# Any stderr output in a test cell scores 0. Python warnings raised by library
-# code are not the student's doing, so a stderr output made only of warnings
-# (the "file:line: XWarning: message" line and the indented source line after
-# it) is dropped before scoring. Anything else on stderr still counts.
+# nbgrader fails a test cell with any stderr output. The grader's points come from
+# its own checks, but students' Validate runs on these settings (the release's
+# copy must match): Python warnings raised by library code are not the student's
+# doing, so a stderr output made only of warnings (the "file:line: XWarning:
+# message" line and the indented source line after it) is dropped.
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = (
     r"\A(?:[^\n]*:\d+: [A-Za-z]*Warning: [^\n]*(?:\n|\Z)(?:[ \t]+[^\n]*(?:\n|\Z))*)+\Z")

@@ -47,6 +47,7 @@ from instructor.assignment import (ASSIGNMENT_ID, NOTEBOOK, PACKAGE, REPO_ROOT,
                                    load_nbgrader_config, write_text)
 from instructor.grade.job import (GRADER_ERROR, GRADED, NOT_GRADED, WITH_PROBLEMS, Bundle, Job,
                                   ManualAnswer, Result, TestScore, from_json, to_json)
+from instructor.handin.repair import Notes
 from instructor.handin.unpack import HandinError, unpack
 from instructor.sandbox.files import read_regular, regular_files
 from instructor.sandbox.kernel import KERNEL_NAME, KernelRoom, release_leftovers
@@ -54,17 +55,6 @@ from instructor.sandbox.limits import (become_subreaper, die_with_parent, kill_d
                                        kill_orphans, limit_own_memory)
 
 GRACE = 300  # seconds past the hand-in's time limit before its worker is killed from outside
-
-
-class Notes(list):
-    """Remarks about a hand-in, for the CSV and the feedback; problem() adds one that
-    makes the status graded-with-problems (something repaired, or a limit hit)."""
-
-    problems = 0
-
-    def problem(self, text):
-        self.append(text)
-        self.problems += 1
 
 
 class Phases(dict):
