@@ -52,8 +52,9 @@ def solve_release(folder, repo, shorter=None):
 
     The notebook's solution cells take the solution notebook's source, each solution
     region replaced by its inside (as a student would write it); shorter, if given,
-    is (text, replacement): a region containing text is replaced by replacement
-    instead (for example a smaller hyperparameter grid). Each .py file of the
+    is (text, grid lines): in a region containing text, the lines assigning
+    learning_rates and regularization_strengths become those grid lines (a smaller
+    hyperparameter grid). Each .py file of the
     release that has a stub gets the repository's file.
     """
     nb_path = os.path.join(folder, "softmax.ipynb")
@@ -64,9 +65,13 @@ def solve_release(folder, repo, shorter=None):
                    for c in json.load(f)["cells"]}
 
     def inside(m):
-        if shorter and shorter[0] in m.group(1):
-            return shorter[1]
-        return m.group(1)
+        region = m.group(1)
+        if shorter and shorter[0] in region:
+            # Only the grid's lines change; the student's loop around them stays.
+            region, n = re.subn(r"^learning_rates = .*\n^regularization_strengths = .*\n",
+                                lambda _: shorter[1], region, flags=re.M)
+            assert n == 1, "the solution's sweep has no grid lines to shorten"
+        return region
 
     for cell in nb["cells"]:
         meta = cell["metadata"].get("nbgrader", {})

@@ -23,7 +23,7 @@ import time
 import pytest
 
 import browser
-from test_release import REPO, release_dist
+from helpers import REPO, release_dist
 
 REASON = browser.missing_browser()
 needs_browser = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
