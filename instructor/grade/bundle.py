@@ -80,6 +80,11 @@ def finish_matplotlib_cache(path, proc):
     return path
 
 
+def matplotlib_cache(work):
+    """matplotlib's font cache in work, built now if it is not there yet."""
+    return finish_matplotlib_cache(*start_matplotlib_cache(work))
+
+
 def make_bundle(work, data_dir, hide=()):
     """Build the assignment bundle in work (a folder of its own for this batch)."""
     mpl = start_matplotlib_cache(work)     # meanwhile, the template
