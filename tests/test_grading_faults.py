@@ -43,9 +43,13 @@ ZERO = pts(0, 0, 0, 0, 0, 0)
 # student id -> (expected points, status, phrases expected in the notes)
 EXPECTED = {
     "hang": (pts(3, 3, 4, 0, 0, 0), "graded-with-problems", ["time limit of 60 s per cell"]),
-    "stuck": (pts(3, 3, 4, 0, 3, 1), "graded-with-problems", ["could not be interrupted"]),
-    "dies": (pts(3, 3, 4, 0, 3, 1), "graded-with-problems", ["the kernel died"]),
-    "memory": (pts(3, 0, 4, 3, 3, 1), "graded-with-problems", ["MemoryError"]),
+    # Points come from the grader's own checks of the functions, on its own problems:
+    # a predict that hangs or dies once in the notebook (on more than 1000 rows), a
+    # naive loss that runs out of memory for reg > 10, or a kernel whose numpy was
+    # patched lose nothing, and the notes still say what happened in the notebook.
+    "stuck": (FULL, "graded-with-problems", ["could not be interrupted"]),
+    "dies": (FULL, "graded-with-problems", ["the kernel died"]),
+    "memory": (FULL, "graded-with-problems", ["MemoryError"]),
     "flood": (FULL, "graded-with-problems", ["output cut to 1048576 bytes"]),
     "importerr": (ZERO, "graded-with-problems", ["the setup cell failed (RuntimeError"]),
     "syntax": (pts(3, 3, 4, 0, 0, 0), "graded-with-problems",
@@ -56,7 +60,7 @@ EXPECTED = {
                 ["graded Softmax (1).ipynb", "a path outside the assignment folder",
                  "a symbolic link", "test_naive_grad (deleted)", "sgd_run (edited)"]),
     "badjson": (pts(3, 3, 4, 3, 0, 0), "graded-with-problems", ["softmax.ipynb cannot be read"]),
-    "tamper": (pts(3, 3, 4, 0, 0, 0), "graded-with-problems",
+    "tamper": (FULL, "graded-with-problems",
                ["replaced functions", "numpy.allclose", "builtins.len"]),
     "nonb": (pts(3, 3, 4, 3, 0, 0), "graded-with-problems", ["the hand-in has no softmax.ipynb"]),
     "dup": (ZERO, "graded", ["2 hand-ins for this student: graded dup.zip (the newest)"]),

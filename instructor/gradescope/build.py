@@ -82,9 +82,14 @@ def tree(folder, prefix):
     return files
 
 
+# Instructor modules that import the solution; not in the zip.
+SOLUTION_BOUND = ("fingerprints.py", "mistakes.py")
+
+
 def build(out_zip, hidden_visibility="after_published", limits=None,
           python_version=PYTHON_VERSION, sandbox="auto"):
     """Write the autograder zip to out_zip; returns the list of its names."""
+    from instructor.checks.hidden import build_hidden_data
     from instructor.grade.bundle import build_template
     limits = limits or Limits()
     with tempfile.TemporaryDirectory(prefix="gradescope-build-") as tmp:
@@ -103,6 +108,13 @@ def build(out_zip, hidden_visibility="after_published", limits=None,
                  "get_datasets.sh": os.path.join(REPO_ROOT, "get_datasets.sh"),
                  "assignment/gradebook.db": os.path.join(template, "gradebook.db")}
         paths.update(tree(INSTRUCTOR_DIR, "instructor"))
+        # The grader there has no solution: the hidden checks' numbers travel as data,
+        # and the code that computes them from the solution (and the known mistakes,
+        # which hold most of its lines) stays home.
+        for name in SOLUTION_BOUND:
+            paths.pop(f"instructor/checks/{name}", None)
+        entries["instructor/checks/hidden_data.json"] = (
+            json.dumps(build_hidden_data(), sort_keys=True).encode(), False)
         paths.update(tree(os.path.join(template, "release", ASSIGNMENT_ID),
                           f"assignment/release/{ASSIGNMENT_ID}"))
         for name, path in paths.items():
