@@ -50,6 +50,7 @@ import ctypes
 import dataclasses
 import errno
 import functools
+import fcntl
 import os
 import resource
 import shutil
@@ -330,7 +331,12 @@ def bwrap_available(uid=61999):
     if os.geteuid() != 0:
         return Probe(False, "the jail needs root: it runs student code under a dedicated uid "
                             "and mounts a size-limited tmpfs")
-    with tempfile.TemporaryDirectory() as work:
+    # Probes on one machine take turns: they all use the one probe uid (grading
+    # processes and Dask workers probe at the same time when they start).
+    lock = os.fdopen(os.open(os.path.join(tempfile.gettempdir(), f"softmax-jail-probe-{uid}.lock"),
+                             os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600), "r+")
+    with lock, tempfile.TemporaryDirectory() as work:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             with Jail(work, uid_base=uid, limits=JailLimits(disk_bytes=1 << 20)) as jail:
                 run = subprocess.run(jail.command() + [jail.python, "-I", "-S", "-c",
