@@ -117,6 +117,9 @@ def build(out_zip, hidden_visibility="after_published", limits=None,
             json.dumps(build_hidden_data(), sort_keys=True).encode(), False)
         paths.update(tree(os.path.join(template, "release", ASSIGNMENT_ID),
                           f"assignment/release/{ASSIGNMENT_ID}"))
+        # The grader's own checks import the given cs231n files (checks.py and its
+        # data, data_utils.py): the release's package, where student files are stubs.
+        paths.update(tree(os.path.join(template, "release", ASSIGNMENT_ID, "cs231n"), "cs231n"))
         for name, path in paths.items():
             with open(path, "rb") as f:
                 entries[name] = (f.read(), os.access(path, os.X_OK) and name.endswith(".sh"))
