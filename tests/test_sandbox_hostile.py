@@ -201,13 +201,16 @@ class Listener:
         self.sock.close()
 
 
-def lingering(token):
-    """Pids on the host whose command line holds token."""
+def host_pids(what, token, uids=None):
+    """Pids on the host whose /proc/PID/<what> (cmdline, environ) holds token, and
+    whose owner is in uids if given."""
     found = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                with open(f"/proc/{name}/cmdline", "rb") as f:
+                if uids is not None and os.stat(f"/proc/{name}").st_uid not in uids:
+                    continue
+                with open(f"/proc/{name}/{what}", "rb") as f:
                     if token.encode() in f.read():
                         found.append(int(name))
             except OSError:
@@ -215,20 +218,15 @@ def lingering(token):
     return found
 
 
+def lingering(token):
+    """Pids on the host whose command line holds token."""
+    return host_pids("cmdline", token)
+
+
 def jail_processes(marker):
     """Pids on the host that run as one of the grader's jail uids with marker (this
     test's data set folder) in their environment: the kernels of this batch."""
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if 61000 <= os.stat(f"/proc/{name}").st_uid < 61100:
-                    with open(f"/proc/{name}/environ", "rb") as f:
-                        if marker.encode() in f.read():
-                            found.append(int(name))
-            except OSError:
-                pass
-    return found
+    return host_pids("environ", marker, uids=range(61000, 61100))
 
 
 def leading_to_allowed(folder):
