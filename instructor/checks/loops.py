@@ -378,8 +378,7 @@ class _Analysis:
                 elif full in UNREADABLE_CALLS:
                     self.add(module, node, f"code run from a string ({UNREADABLE_CALLS[full]})",
                              path)
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) \
-                    and node is not root:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 params = params | _varargs(node)
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) \
                     and node.id not in local:
