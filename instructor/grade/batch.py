@@ -205,9 +205,28 @@ def write_csv(out, cells, roster, problems):
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(header)
-    w.writerows(rows)
+    w.writerows([[spreadsheet_safe(cell) for cell in row] for row in rows])
     write_text(os.path.join(out, "grades.csv"), buf.getvalue())
     return rows
+
+
+# A text cell starting with one of these is read as a formula by spreadsheet programs.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell):
+    """A CSV cell that Excel, LibreOffice and Google Sheets show as text, never run:
+    text starting with =, +, - or @ (or a tab or carriage return) gets a leading
+    apostrophe, unless it is a plain number such as -1.5. Everything else is unchanged,
+    so student ids read as they do in the feedback folders and results."""
+    if not isinstance(cell, str) or not cell.startswith(_FORMULA_STARTS):
+        return cell
+    try:
+        float(cell)
+    except ValueError:
+        return "'" + cell
+    return cell if cell.strip() == cell and cell.lower().lstrip("+-") not in (
+        "inf", "infinity", "nan") else "'" + cell
 
 
 def _num(x):
