@@ -320,7 +320,7 @@ def grade(job, bundle, work, result, phases):
     import nbformat
     from instructor.feedback.page import feedback_leaks, simple_feedback
     from instructor.handin.rebuild import rebuild
-    from instructor.handin.repair import read_student_notebook, repair_student_file
+    from instructor.handin.repair import read_student_notebook, repair_student_file, restore_given_files
     from instructor.markers import hidden_lines
     from instructor.grade import trusted
     phases.done("imports")
@@ -353,6 +353,8 @@ def grade(job, bundle, work, result, phases):
     for rel in bundle.student_files:
         os.makedirs(os.path.dirname(os.path.join(submitted, rel)), exist_ok=True)
         repair_student_file(rel, submitted, release_dir, notes)
+    # Every other file of the package is the assignment's (kernel and worker alike).
+    restore_given_files(submitted, release_dir, bundle.student_files, notes)
     mtime = datetime.datetime.fromtimestamp(job.mtime, datetime.timezone.utc)
     with open(os.path.join(submitted, "timestamp.txt"), "w") as f:
         f.write(mtime.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))

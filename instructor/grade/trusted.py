@@ -79,25 +79,42 @@ def trusted_data(bundle):
 
 
 # ---- the student's package, and a worker over it ------------------------------------------------
-def copy_package(handin_dir, dest):
-    """Copy the hand-in's package .py files (regular files only) to dest/PACKAGE;
-    returns {relative path: text} of them, for the checks that read the code."""
+def copy_package(handin_dir, dest, release_dir=None, student_files=None):
+    """Copy the package's .py files (regular files only) to dest/PACKAGE; returns
+    {relative path: text} of them, for the checks that read the code.
+
+    With release_dir, only student_files come from the hand-in and every other file is
+    the release's (a .py file the release does not have is not copied): the worker
+    imports the same given files as the notebook's kernel, whatever the zip held."""
     sources = {}
-    top = os.path.join(handin_dir, PACKAGE)
-    for root, dirs, names in os.walk(top):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__"
-                         and not os.path.islink(os.path.join(root, d)))
-        for name in sorted(names):
-            path = os.path.join(root, name)
-            if not name.endswith(".py") or os.path.islink(path) or not os.path.isfile(path):
-                continue
-            rel = os.path.relpath(path, handin_dir).replace(os.sep, "/")
-            target = os.path.join(dest, rel)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            shutil.copyfile(path, target)
-            with open(path, "rb") as f:
-                sources[rel] = f.read().decode("utf-8", "replace")
+    if release_dir is None:
+        picks = [(rel, handin_dir) for rel in _package_files(handin_dir)]
+    else:
+        keep = set(student_files or ())
+        picks = [(rel, handin_dir) for rel in _package_files(handin_dir) if rel in keep]
+        picks += [(rel, release_dir) for rel in _package_files(release_dir) if rel not in keep]
+    for rel, root in sorted(picks):
+        path = os.path.join(root, rel)
+        target = os.path.join(dest, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(path, target)
+        with open(path, "rb") as f:
+            sources[rel] = f.read().decode("utf-8", "replace")
     return sources
+
+
+def _package_files(root):
+    """The package's .py files under root that are regular files (no links)."""
+    found = []
+    top = os.path.join(root, PACKAGE)
+    for folder, dirs, names in os.walk(top):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__"
+                         and not os.path.islink(os.path.join(folder, d)))
+        for name in sorted(names):
+            path = os.path.join(folder, name)
+            if name.endswith(".py") and not os.path.islink(path) and os.path.isfile(path):
+                found.append(os.path.relpath(path, root).replace(os.sep, "/"))
+    return found
 
 
 class _Bare:
@@ -212,7 +229,8 @@ def grade_tests(job, bundle, course, handin_dir, results_path, work, notes):
 
     folder = os.path.join(work, "trusted")
     os.makedirs(folder, exist_ok=True)
-    sources = copy_package(handin_dir, folder)
+    release_dir = os.path.join(bundle.template, "release", ASSIGNMENT_ID)
+    sources = copy_package(handin_dir, folder, release_dir, bundle.student_files)
     verdicts = {}
     with worker_box(job, bundle, folder) as box:
         with WorkerClient(folder, timeout=CALL_TIMEOUT, memory_bytes=job.limits.memory,

@@ -5,7 +5,7 @@ import json
 import os
 import shutil
 
-from instructor.assignment import NOTEBOOK
+from instructor.assignment import NOTEBOOK, PACKAGE
 
 
 class Notes(list):
@@ -100,3 +100,60 @@ def repair_student_file(rel, folder, starter_folder, notes):
                 f.write("\n\n" + code + "\n")
         notes.problem(f"{rel} lacks {', '.join(n for n, _ in added)}: added the starter "
                      "version (which raises NotImplementedError)")
+
+
+def restore_given_files(folder, release_dir, student_files, notes):
+    """Make every file of the package in folder the release's, except the students' own.
+
+    Only the files students edit (student_files, the ones with TODO regions) come from
+    the hand-in. Any other .py file of the package that the hand-in brought is replaced
+    by the release's copy if it differs, or removed if the release has no such file (so
+    neither the notebook's kernel nor the grader's worker can import it); a given file
+    the hand-in left out is copied from the release. Each change is named in the notes
+    (a plain note: the student loses nothing by it), so a zip with only the notebook and
+    the edited files grades like the full one."""
+    from instructor.assignment import package_py_files
+    keep = set(student_files)
+    given = [rel for rel in package_py_files(release_dir) if rel not in keep]
+    replaced, removed = [], []
+    top = os.path.join(folder, PACKAGE)
+    for root, dirs, names in os.walk(top, topdown=False):
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, folder).replace(os.sep, "/")
+            if rel in keep:
+                continue
+            if rel in given:
+                if not _same_file(path, os.path.join(release_dir, rel)):
+                    replaced.append(rel)
+                continue         # copied from the release below
+            os.remove(path)
+            if name.endswith(".py"):
+                removed.append(rel)
+        for d in dirs:           # folders the release does not have, now empty
+            sub = os.path.join(root, d)
+            if not os.path.islink(sub) and os.path.isdir(sub) and not os.listdir(sub):
+                os.rmdir(sub)
+    for rel in given:
+        target = os.path.join(folder, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.lexists(target) and not os.path.isfile(target):
+            shutil.rmtree(target) if os.path.isdir(target) else os.remove(target)
+        shutil.copyfile(os.path.join(release_dir, rel), target)
+    if replaced:
+        notes.append(f"given file(s) {', '.join(sorted(replaced))} differ from the "
+                     "assignment's: graded with the original(s) (only "
+                     f"{' and '.join(sorted(keep))} are yours to change)")
+    if removed:
+        notes.append(f"file(s) {', '.join(sorted(removed))} are not part of the assignment: "
+                     "left out of grading (the notebook and the grader use only the "
+                     "assignment's files and yours)")
+    return replaced, removed
+
+
+def _same_file(a, b):
+    try:
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            return fa.read() == fb.read()
+    except OSError:
+        return False
