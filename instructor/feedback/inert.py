@@ -14,7 +14,9 @@ renders it shows text and pictures only:
 - markdown and raw cells: `<` is escaped (no raw HTML), and script-like link
   schemes (javascript:, vbscript:, data:) are broken;
 - attachments keep only valid PNG images;
-- the notebook's widget state is dropped.
+- the notebook's widget state is dropped;
+- whatever is malformed (display data that is not a mime bundle, text/plain that is a
+  dict, metadata that is not an object) becomes text or a placeholder, never an error.
 """
 import base64
 import binascii
@@ -59,10 +61,15 @@ def inert_output(out):
     if kind == "error":
         return {"output_type": "error", "ename": _text(out.get("ename", "")),
                 "evalue": _text(out.get("evalue", "")),
-                "traceback": [_text(t) for t in out.get("traceback", []) if isinstance(t, str)]}
+                "traceback": [_text(t) for t in (out.get("traceback") if isinstance(
+                    out.get("traceback"), list) else []) if isinstance(t, str)]}
     if kind not in ("execute_result", "display_data", "update_display_data"):
         return None
     data = out.get("data") or {}
+    if not isinstance(data, dict):
+        return {"output_type": "display_data", "metadata": {},
+                "data": {"text/plain": "[an output that is not a mime bundle, removed by the "
+                                       "grader]"}}
     kept = {}
     if "text/plain" in data:
         kept["text/plain"] = _text(data["text/plain"])
@@ -76,22 +83,33 @@ def inert_output(out):
     clean = {"output_type": "execute_result" if kind == "execute_result" else "display_data",
              "data": kept, "metadata": {}}
     if kind == "execute_result":
-        clean["execution_count"] = out.get("execution_count")
+        count = out.get("execution_count")
+        clean["execution_count"] = count if type(count) is int and count >= 0 else None
     return clean
 
 
 def _text(value):
     if isinstance(value, list):
         value = "".join(str(v) for v in value)
-    return str(value)
+    try:
+        return str(value)
+    except Exception:   # nested too deep to print
+        return f"[{type(value).__name__} removed by the grader]"
 
 
 def make_inert(nb):
     """Rewrite nb (a notebook as a dict or NotebookNode) in place; returns it."""
     from nbformat import from_dict
-    meta = nb.get("metadata", {})
-    meta.pop("widgets", None)
-    for cell in nb.get("cells", []):
+    meta = nb.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("widgets", None)
+    else:
+        nb["metadata"] = {}
+    cells = nb.get("cells")
+    nb["cells"] = cells = [c for c in cells if isinstance(c, dict)] if isinstance(cells, list) else []
+    for cell in cells:
+        if not isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = {}
         kind = cell.get("cell_type")
         source = _text(cell.get("source", ""))
         if kind in ("markdown", "raw"):
@@ -101,12 +119,15 @@ def make_inert(nb):
                 cell["metadata"].pop("raw_mimetype", None)
         if "attachments" in cell:
             kept = {}
-            for name, bundle in (cell.get("attachments") or {}).items():
+            attachments = cell.get("attachments")
+            for name, bundle in (attachments if isinstance(attachments, dict) else {}).items():
                 if isinstance(bundle, dict) and valid_png(bundle.get("image/png")):
                     kept[str(name)] = {"image/png": bundle["image/png"]}
             cell["attachments"] = kept
-        cell.get("metadata", {}).pop("widgets", None)
+        cell["metadata"].pop("widgets", None)
         if kind == "code":
-            outputs = [inert_output(o) for o in cell.get("outputs", []) if isinstance(o, dict)]
+            outputs = cell.get("outputs")
+            outputs = [inert_output(o) for o in (outputs if isinstance(outputs, list) else [])
+                       if isinstance(o, dict)]
             cell["outputs"] = [from_dict(o) for o in outputs if o is not None]
     return nb

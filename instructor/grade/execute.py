@@ -24,6 +24,7 @@ the timeout), it
 """
 import ast
 import json
+import re
 import secrets
 import time
 
@@ -100,19 +101,81 @@ del _setup
 '''
 
 
+# Counted for an output whose size cannot be measured (nested past recursion limits):
+# more than any budget, so it is dropped.
+UNMEASURABLE = 1 << 62
+
+
 def output_size(msg):
     """Bytes (characters) of output a kernel message carries."""
-    content = msg.get("content") or {}
-    kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type")
-    if kind == "stream":
-        return len(str(content.get("text", "")))
-    if kind == "error":
-        return (len(str(content.get("ename", ""))) + len(str(content.get("evalue", "")))
-                + sum(len(str(line)) for line in content.get("traceback") or []))
     try:
+        content = msg.get("content") or {}
+        kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type")
+        if kind == "stream":
+            return len(str(content.get("text", "")))
+        if kind == "error":
+            return (len(str(content.get("ename", ""))) + len(str(content.get("evalue", "")))
+                    + sum(len(str(line)) for line in content.get("traceback") or []))
         return len(json.dumps(content, default=str))
-    except (TypeError, ValueError):
-        return len(str(content))
+    except Exception:  # not a dict, or nested too deep to measure
+        return UNMEASURABLE
+
+
+# ---- outputs that are not valid notebook outputs ---------------------------------------
+# A kernel message becomes a notebook output only if nbformat would accept it; a hand-in
+# can publish anything (display_pub.publish with a dict as text/plain, a mime bundle that
+# is not a dict, metadata that is a list, a stream named "stdin", ...). Such an output is
+# replaced by a short text placeholder, so the notebook stays valid, the cell keeps running
+# and nothing of it reaches a page.
+_DISPLAY_TYPES = ("display_data", "execute_result", "update_display_data")
+_JSON_MIME = re.compile(r"^application/(.+\+)?json$")
+
+
+def _text_value(value):
+    """nbformat's multiline string: a str or a list of str."""
+    return isinstance(value, str) or (isinstance(value, list)
+                                       and all(isinstance(v, str) for v in value))
+
+
+def output_problem(msg):
+    """Why the message's content is not a valid notebook output, or None if it is."""
+    kind = msg.get("msg_type")
+    content = msg.get("content")
+    if not isinstance(content, dict):
+        return "its content is not a JSON object"
+    if kind == "stream":
+        if content.get("name") not in ("stdout", "stderr"):
+            return "a stream other than stdout or stderr"
+        if not _text_value(content.get("text")):
+            return "stream text that is not text"
+    elif kind == "error":
+        if not (isinstance(content.get("ename"), str) and isinstance(content.get("evalue"), str)
+                and isinstance(content.get("traceback"), list)
+                and all(isinstance(t, str) for t in content["traceback"])):
+            return "an error whose name, message or traceback is not text"
+    elif kind in _DISPLAY_TYPES:
+        data = content.get("data")
+        if not isinstance(data, dict):
+            return "display data that is not a mime bundle"
+        for mime, value in data.items():
+            if not isinstance(mime, str) or "/" not in mime:
+                return f"a mime type that is not one ({str(mime)[:40]!r})"
+            if _JSON_MIME.match(mime):
+                continue          # any JSON value
+            if not _text_value(value):
+                return f"{mime[:60]} data of type {type(value).__name__}, not text"
+        if not isinstance(content.get("metadata", {}), dict):
+            return "output metadata that is not a JSON object"
+        if kind == "execute_result" and not (content.get("execution_count") is None or
+                                             type(content.get("execution_count")) is int):
+            return "an execution count that is not a number"
+    return None
+
+
+def placeholder_output(reason):
+    """The inert text shown where an invalid output was."""
+    return NotebookNode(output_type="stream", name="stdout",
+                        text=f"[an output was removed by the grader: {reason}]\n")
 
 
 class GuardedExecute(Execute):
@@ -162,6 +225,7 @@ class GuardedExecute(Execute):
         self._truncated, self._dropped_stderr = set(), set()
         self._total_hit = None        # the cell where the notebook's budget ran out
         self._cap_cell = 0            # the cell whose messages are being processed
+        self._bad_seen = set()        # (cell index, reason) of invalid outputs recorded
 
     def _admit(self, cell_index, size):
         """Count size bytes of output for the cell; True if they may be kept."""
@@ -196,7 +260,30 @@ class GuardedExecute(Execute):
         self._cap_cell = cell_index
         return super().process_message(msg, cell, cell_index)
 
+    def _bad_output(self, outs, cell_index, reason):
+        """Record an invalid output and put the placeholder in its place (once per cell
+        and reason)."""
+        self._bad_event(cell_index, reason)
+        placeholder = placeholder_output(reason)
+        if not any(o == placeholder for o in outs):
+            outs.append(placeholder)
+
     def output(self, outs, msg, display_id, cell_index):
+        if msg.get("msg_type") in _DISPLAY_TYPES + ("stream", "error"):
+            reason = output_problem(msg)
+            if reason is not None:
+                if self._admit(cell_index, 200):
+                    self._bad_output(outs, cell_index, reason)
+                return None
+        try:
+            return self._checked_output(outs, msg, display_id, cell_index)
+        except Exception as e:  # whatever nbformat or nbclient still refuses: never fatal
+            reason = f"it could not be recorded ({type(e).__name__})"
+            if self._admit(cell_index, 200):
+                self._bad_output(outs, cell_index, reason)
+            return None
+
+    def _checked_output(self, outs, msg, display_id, cell_index):
         if not self._admit(cell_index, output_size(msg)):
             if msg["msg_type"] == "error":
                 msg = self._short_error(msg, outs)
@@ -214,7 +301,20 @@ class GuardedExecute(Execute):
         shown = sum(len(v) for v in self._display_id_map.get(display_id, {}).values())
         if shown and not self._admit(self._cap_cell, output_size(msg) * shown):
             return
-        super()._update_display_id(display_id, msg)
+        reason = output_problem(msg)
+        if reason is not None:           # the outputs shown keep what they had
+            self._bad_event(self._cap_cell, reason)
+            return
+        try:
+            super()._update_display_id(display_id, msg)
+        except Exception as e:
+            self._bad_event(self._cap_cell,
+                            f"a display update that could not be recorded ({type(e).__name__})")
+
+    def _bad_event(self, cell_index, reason):
+        if (cell_index, reason) not in self._bad_seen:
+            self._bad_seen.add((cell_index, reason))
+            self._event("bad-output", cell_index, reason)
 
     def handle_comm_msg(self, outs, msg, cell_index):
         size = output_size(msg) + sum(len(b) for b in msg.get("buffers") or [])

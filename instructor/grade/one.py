@@ -282,6 +282,9 @@ def describe_events(events, nb_cells, limits):
         elif kind == "output-total":
             notes.append(f"{where(e)} and the cells after it: output dropped, the notebook's "
                          f"output reached the limit of {limits.max_output_total} bytes")
+        elif kind == "bad-output":
+            notes.append(f"{where(e)}: an output was not valid notebook output ({e['detail']}); "
+                         "replaced by a placeholder")
         elif kind == "tampering":
             notes.append(f"{where(e)}: ran with replaced functions ({e['detail']}); its points "
                          "come from the grader's own checks, not from this run")
