@@ -106,6 +106,96 @@ del _setup
 UNMEASURABLE = 1 << 62
 
 
+# ---- the packages a hand-in may import --------------------------------------------------
+# Grading has the packages of the assignment's requirements.txt (and what they need), as a
+# student's environment made from that file has; the grader's own environment has more
+# (nbgrader's tools, scikit-learn, dask, ...). Run in the kernel before the first cell (and
+# after a restart), this finder makes importing any other installed package fail as it
+# would on the student's machine, with a message that says what grading has. Python's
+# standard library and modules outside site-packages (the assignment's own cs231n) are
+# not affected. It only stops accidents: the kernel runs student code, which could remove it.
+PACKAGE_GATE = r'''
+def _gate(allowed, message):
+    import importlib.abc, importlib.machinery, os, sys
+    allowed = set(allowed) | set(sys.stdlib_module_names) | set(sys.builtin_module_names)
+    def installed(origin):
+        parts = set(os.path.normpath(origin or "").split(os.sep))
+        return bool(parts & {"site-packages", "dist-packages"})
+    class PackageGate(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname, path=None, target=None):
+            top = fullname.partition(".")[0]
+            if path is not None or top in allowed or top in sys.modules:
+                return None
+            spec = importlib.machinery.PathFinder.find_spec(top)
+            if spec is None:
+                return None                  # not there at all: Python's own error
+            where = spec.origin or next(iter(spec.submodule_search_locations or []), "")
+            if not installed(where):
+                return None
+            raise ModuleNotFoundError(message.format(name=top), name=fullname)
+    sys.meta_path.insert(0, PackageGate())
+_gate(%r, %r)
+del _gate
+'''
+
+
+def _normal(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_names(path):
+    """The distributions a requirements file names (no versions, no options)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    names = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if not line or line.startswith("-"):
+                continue
+            try:
+                names.append(Requirement(line).name)
+            except InvalidRequirement:
+                continue
+    return names
+
+
+def allowed_modules(requirements):
+    """Top-level module names of the named distributions and everything they require
+    (installed here, markers evaluated, no extras)."""
+    import importlib.metadata as md
+    from packaging.requirements import InvalidRequirement, Requirement
+    seen, todo = set(), list(requirements)
+    while todo:
+        name = _normal(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError:
+            continue
+        for spec in dist.requires or []:
+            try:
+                req = Requirement(spec)
+            except InvalidRequirement:
+                continue
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return sorted(module for module, dists in md.packages_distributions().items()
+                  if any(_normal(d) in seen for d in dists))
+
+
+def package_gate_code(requirements_file):
+    """The code that installs the package gate for the packages of requirements_file."""
+    names = requirement_names(requirements_file)
+    message = ("No module named '{name}' in grading: the grader has only Python's standard "
+               "library and the packages of the assignment's requirements.txt ("
+               + ", ".join(names) + ") with what they need. Use those, or ask your "
+               "instructor.")
+    # The kernel itself (IPython, ipykernel) imports parts of itself lazily.
+    return PACKAGE_GATE % (allowed_modules(names + ["ipykernel"]), message)
+
+
 def output_size(msg):
     """Bytes (characters) of output a kernel message carries."""
     try:
@@ -190,6 +280,9 @@ class GuardedExecute(Execute):
     events_file = Unicode("", help="JSON lines file for what happened (timeouts, restarts, ...)").tag(config=True)
     results_file = Unicode("", help="where the kernel saves the notebook's results as data "
                                     "after the last cell (boundary/results.py); '' for none").tag(config=True)
+    requirements_file = Unicode("", help="the requirements.txt whose packages a hand-in may "
+                                         "import ('' for the assignment's; 'none' for any)"
+                                ).tag(config=True)
 
     # ---- bookkeeping -------------------------------------------------------------
     def _event(self, kind, cell_index, detail=""):
@@ -370,6 +463,24 @@ class GuardedExecute(Execute):
             self.log.warning("could not install the integrity check: %s", detail)
             self._guard_name = None
 
+    def _install_package_gate(self):
+        if self.requirements_file == "none":
+            return
+        if not hasattr(self, "_gate_code"):
+            from instructor.assignment import REPO_ROOT
+            import os
+            path = self.requirements_file or os.path.join(REPO_ROOT, "requirements.txt")
+            try:
+                self._gate_code = package_gate_code(path)
+            except OSError as e:
+                self.log.warning("no package gate: %s", e)
+                self._gate_code = None
+        if self._gate_code is None:
+            return
+        reply = self._run_silently(self._gate_code, 60)
+        if reply is None or reply["content"]["status"] != "ok":
+            self.log.warning("could not install the package gate")
+
     def _guard_changes(self):
         """What the check reports as replaced, [] if nothing; None if it cannot run."""
         if not self._guard_name:
@@ -400,6 +511,7 @@ class GuardedExecute(Execute):
             await ensure_async(self.kc.wait_for_ready(timeout=self.startup_timeout))
         run_sync(restart)()
         self._install_guard()
+        self._install_package_gate()
 
     def _restart_within_budget(self):
         """Restart the kernel and count it; False, without restarting, once
@@ -467,6 +579,7 @@ class GuardedExecute(Execute):
             info_msg = self.wait_for_reply(self.kc.kernel_info())
             self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
             self._install_guard()
+            self._install_package_gate()
             t_ready = time.perf_counter()
             for index, cell in enumerate(self.nb.cells):
                 if cell.cell_type != "code" or not cell.source.strip():
