@@ -1,0 +1,70 @@
+"""The corpus (variants.py) graded in ONE real batch with the jail: every correct variant
+gets every automatic point, every forgery no more than it earns, nothing is a grader error.
+
+    pytest tests/corpus -m slow            # about 25 hand-ins: several minutes on 2 cores
+"""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from helpers import AUTO_MAX, read_grades, run_autograde, scores   # noqa: E402
+from instructor.boundary.jail import bwrap_available                 # noqa: E402
+from variants import VARIANTS, build_all                             # noqa: E402
+
+PROBE = bwrap_available()
+pytestmark = [pytest.mark.slow, pytest.mark.jail,
+              pytest.mark.skipif(not PROBE, reason=f"bubblewrap cannot run here: "
+                                                   f"{getattr(PROBE, 'reason', '')}")]
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory, synthetic_cifar, dist):
+    subs = tmp_path_factory.mktemp("corpus")
+    names = build_all(dist, subs, synthetic_cifar)
+    out = tmp_path_factory.mktemp("corpus-grading") / "out"
+    proc = run_autograde(subs, out, "--jobs", "2", "--sandbox", "bwrap",
+                         synthetic=synthetic_cifar, timeout=3600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = read_grades(out)
+    table = []
+    for name, variant in VARIANTS.items():
+        row = rows[names[name]]
+        table.append(f"{name:22s} {row['total']:>4s} / {AUTO_MAX}  expected "
+                     f"{'=' if variant.correct else '<='} {variant.expected:<3d} "
+                     f"{row['status']}")
+    print("\n" + "\n".join(table))
+    (out / "corpus-table.txt").write_text("\n".join(table) + "\n")
+    return rows, names, out
+
+
+def _params():
+    for name, variant in VARIANTS.items():
+        marks = [pytest.mark.xfail(strict=True, reason=variant.xfail)] if variant.xfail else []
+        yield pytest.param(name, marks=marks, id=name)
+
+
+@pytest.mark.parametrize("name", list(_params()))
+def test_variant_gets_what_it_earns(corpus, name):
+    rows, names, out = corpus
+    variant = VARIANTS[name]
+    row = rows[names[name]]
+    detail = f"{name}: {row['total']} ({row['status']}) {scores(row)}; notes: {row['notes']}"
+    assert row["status"] in ("graded", "graded-with-problems"), detail
+    total = float(row["total"])
+    if variant.correct:
+        assert total == variant.expected, detail
+    else:
+        assert total <= variant.expected, detail
+    if variant.note:
+        assert variant.note in row["notes"], detail
+
+
+def test_no_grader_error_and_every_result_is_final(corpus):
+    rows, names, out = corpus
+    for name, sid in names.items():
+        result = json.loads((out / "results" / f"{sid}.json").read_text())
+        assert result["status"] != "grader-error", (name, result["notes"])
