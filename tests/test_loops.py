@@ -344,3 +344,23 @@ def test_the_solution_passes_and_its_naive_loss_does_not():
     files = package_sources(REPO_ROOT)
     assert loops.find_loops(files, SOFTMAX, NAME) == []
     assert loops.find_loops(files, SOFTMAX, "softmax_loss_naive")
+
+
+def test_a_chain_of_helpers_too_long_to_follow_is_not_taken_as_vectorized():
+    chain = "".join(f"def h{i}(X):\n    return h{i + 1}(X)\n" for i in range(3000))
+    text = src(chain, "def h3000(X):\n    return X\n", """
+        def softmax_loss_vectorized(W, X, y, reg):
+            return h0(X).sum(), W
+        """)
+    found = loops.find_loops(sources(text), SOFTMAX, NAME)
+    assert found and "too deeply" in found[-1].what
+    assert "too deeply" in loops.describe(found, NAME)
+
+
+def test_many_module_level_names_are_read_once():
+    body = "".join(f"def f{i}(W):\n    return W\nf{i}.tag = {i}\n" for i in range(2000))
+    text = src(body, """
+        def softmax_loss_vectorized(W, X, y, reg):
+            return sum(f(W) for f in (f0, f1)), W
+        """)
+    assert loops.find_loops(sources(text), SOFTMAX, NAME) == []

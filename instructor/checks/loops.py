@@ -197,11 +197,11 @@ class _Analysis:
             if rel in follow and rel.endswith(".py"):
                 try:
                     module = _Module(rel, text)
-                except (SyntaxError, ValueError):
+                except (SyntaxError, ValueError, RecursionError, MemoryError):
                     continue
                 self.modules[module.name] = module
         self.findings = []
-        self._rebindings = {}
+        self._rebinding_index = None
         self.seen = set()          # ids of nodes analysed
         self.stack = []            # student functions being analysed (for recursion)
         self.on_stack = set()
@@ -240,33 +240,38 @@ class _Analysis:
 
     def rebindings(self, module, name):
         """Values bound to module.name from anywhere (attribute, setattr, globals())."""
-        key = (module.name, name)
-        if key not in self._rebindings:
-            self._rebindings[key] = self._find_rebindings(module, name)
-        return self._rebindings[key]
-
-    def _find_rebindings(self, module, name):
+        if self._rebinding_index is None:
+            self._rebinding_index = self._index_rebindings()
         found = []
+        for other, node, value, target in self._rebinding_index.get(name, []):
+            if target is None:                   # globals()["name"] = ...: this module only
+                if other is module:
+                    found.append((other, node, value))
+            elif self._is_module(other, target, module):
+                found.append((other, node, value))
+        return found
+
+    def _index_rebindings(self):
+        """{name: [(module, node, value, target expression or None)]}, in one pass."""
+        index = {}
         for other in self.modules.values():
             for node in ast.walk(other.tree):
-                value = None
                 if isinstance(node, ast.Assign):
                     for target in node.targets:
-                        if isinstance(target, ast.Attribute) and target.attr == name:
-                            if self._is_module(other, target.value, module):
-                                value = node.value
+                        if isinstance(target, ast.Attribute):
+                            index.setdefault(target.attr, []).append(
+                                (other, node, node.value, target.value))
                         elif (isinstance(target, ast.Subscript)
-                              and _constant(target.slice) == name
-                              and _is_globals_call(target.value) and other is module):
-                            value = node.value
+                              and isinstance(_constant(target.slice), str)
+                              and _is_globals_call(target.value)):
+                            index.setdefault(_constant(target.slice), []).append(
+                                (other, node, node.value, None))
                 elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                       and node.func.id == "setattr" and len(node.args) == 3
-                      and _constant(node.args[1]) == name
-                      and self._is_module(other, node.args[0], module)):
-                    value = node.args[2]
-                if value is not None:
-                    found.append((other, node, value))
-        return found
+                      and isinstance(_constant(node.args[1]), str)):
+                    index.setdefault(_constant(node.args[1]), []).append(
+                        (other, node, node.args[2], node.args[0]))
+        return index
 
     def _is_module(self, where, expr, module):
         """Does expr (in file where) denote module? Unknown expressions count as yes."""
@@ -405,9 +410,9 @@ def _walk(root):
     """ast.walk in source order (so the first finding is the first in the file)."""
     todo = [root]
     while todo:
-        node = todo.pop(0)
+        node = todo.pop()
         yield node
-        todo[0:0] = list(ast.iter_child_nodes(node))
+        todo.extend(reversed(list(ast.iter_child_nodes(node))))
 
 
 def _local_names(function):
@@ -470,16 +475,23 @@ def find_loops(sources, entry_file, name, follow=None):
         raise NotFound(f"{entry_file} is missing from the hand-in.")
     try:
         ast.parse(sources[entry_file])
-    except (SyntaxError, ValueError):
-        raise NotFound(f"{entry_file} is not valid Python.") from None
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise NotFound(f"{entry_file} is not valid Python (or nested too deeply to "
+                       "read).") from None
     analysis = _Analysis(sources, follow)
-    module = analysis.modules[module_name(entry_file)]
+    module = analysis.modules.get(module_name(entry_file))
+    if module is None:
+        raise NotFound(f"{entry_file} is nested too deeply to read.")
     bound = analysis.resolve(module, name)
     if not bound:
         raise NotFound(f"{entry_file} defines no {name} at its top level.")
-    for target_module, node, value in bound:
-        if value != "module":
-            analysis.visit_value(target_module, value, (name,))
+    try:
+        for target_module, node, value in bound:
+            if value != "module":
+                analysis.visit_value(target_module, value, (name,))
+    except RecursionError:      # a chain of helpers too long to follow: not vectorized
+        analysis.findings.append(Finding(entry_file, 0, "calls nested too deeply to follow",
+                                         name, (name,)))
     return analysis.findings
 
 
@@ -488,7 +500,7 @@ def describe(findings, name, limit=2):
     parts = []
     for f in findings[:limit]:
         via = [p for p in f.path[1:] if p != f.where]
-        text = f"{f.what} at line {f.line} of {f.file}"
+        text = f"{f.what} at line {f.line} of {f.file}" if f.line else f"{f.what} in {f.file}"
         if f.where != name:
             text += f", in {f.where}"
             if via and via[-1] != f.where:
