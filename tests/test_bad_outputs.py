@@ -121,3 +121,29 @@ def test_make_inert_turns_any_malformed_notebook_into_a_valid_one():
     nbformat.validate(nbformat.from_dict(nb))
     text = json.dumps(nb)
     assert "{'a': 1}" in text and "not a mime bundle" in text
+
+
+def test_rebuild_takes_any_malformed_student_notebook(tmp_path):
+    """A notebook whose cells have broken metadata, sources, outputs or attachments is
+    rebuilt into a valid one (the release's cells with the student's sources)."""
+    from helpers import REPO
+    from instructor.handin.rebuild import rebuild
+    release = nbformat.read(str(REPO / "softmax.ipynb"), as_version=4)
+    answer = next(c for c in release.cells if c.cell_type == "markdown"
+                  and c.metadata.get("nbgrader", {}).get("solution"))
+    gid = answer.metadata["nbgrader"]["grade_id"]
+    student = [
+        {"cell_type": "markdown", "metadata": {"nbgrader": {"grade_id": gid}},
+         "source": ["my answer ", 42], "attachments": {"a.png": {"image/png": {"x": 1}},
+                                                      "b": ["not", "a", "bundle"]}},
+        {"cell_type": "code", "metadata": "not a dict", "source": "x = 1",
+         "outputs": [{"output_type": "display_data", "data": {"text/plain": {"a": 1}}}]},
+        {"cell_type": "code", "metadata": {"nbgrader": {"grade_id": 7}}, "source": None},
+        "not a cell",
+    ]
+    nb, notes = rebuild(student, release)
+    nbformat.validate(nb)
+    mine = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+    assert mine.source == "my answer 42" and "attachments" not in mine
+    assert any("attachments" in n for n in notes)
+    assert any(c.source == "x = 1" and c.outputs == [] for c in nb.cells if c.cell_type == "code")

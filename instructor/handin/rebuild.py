@@ -26,13 +26,28 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_raw_cell
 
 
 def _grade_id(cell):
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta.get("grade_id") if isinstance(meta, dict) else None
+    meta = cell.get("metadata")
+    meta = meta.get("nbgrader") if isinstance(meta, dict) else None
+    gid = meta.get("grade_id") if isinstance(meta, dict) else None
+    return gid if isinstance(gid, str) else None
 
 
 def _source(cell):
     src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
+    return "".join(str(s) for s in src) if isinstance(src, list) else str(src)
+
+
+def _attachments(cell):
+    """The cell's attachments that are valid PNG images ({} for anything else: other
+    types are never shown, and a malformed one would make the notebook invalid)."""
+    from instructor.feedback.inert import valid_png
+    found = cell.get("attachments")
+    kept = {}
+    if isinstance(found, dict):
+        for name, bundle in found.items():
+            if isinstance(name, str) and isinstance(bundle, dict) and valid_png(bundle.get("image/png")):
+                kept[name] = {"image/png": bundle["image/png"]}
+    return kept
 
 
 def _plain_copy(cell):
@@ -76,7 +91,11 @@ def rebuild(student_cells, release_nb):
             if mine is not None:
                 cell.source = _source(mine)
                 if cell.cell_type == "markdown" and "attachments" in mine:
-                    cell["attachments"] = copy.deepcopy(mine["attachments"])
+                    attachments = _attachments(mine)
+                    if attachments:
+                        cell["attachments"] = attachments
+                    if attachments != mine["attachments"]:
+                        notes.append(f"{gid}: attachments other than PNG images were left out")
             elif student_cells is not None:
                 missing.append(gid)
         elif gid and student_cells is not None:
