@@ -223,3 +223,36 @@ def test_feedback_page_maths_of_an_inert_notebook_reads_the_escaped_text():
     nb = make_inert(notebook_with("$a < b$ <script>x</script>", figures=0))
     page = render_feedback(nb, "s1", [], [], [], 0, 0)
     assert "<mo>&lt;</mo>" in page and "<script>x" not in page
+
+
+# ---- in a browser: the formula is laid out as maths -----------------------------------
+@pytest.mark.browser
+@needs_latex2mathml
+def test_a_formula_renders_as_maths_in_chromium(tmp_path):
+    """Chromium, offline, with scripts off: the fraction of the gradient formula has its
+    numerator above its denominator, and a superscript sits above the baseline."""
+    import browser
+    reason = browser.missing_browser()
+    if reason:
+        pytest.skip(f"browser test skipped: {reason}")
+    from playwright.sync_api import sync_playwright
+    nb = notebook_with("$$\\nabla_W L = \\frac{1}{N} X^\\top (P - Y) + 2\\lambda W$$", figures=0)
+    page_path = tmp_path / "page.html"
+    page_path.write_text(offline.notebook_html(nb), encoding="utf-8")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=browser.chromium_path(), headless=True,
+                                     args=browser.CHROMIUM_FLAGS)
+        try:
+            context = chromium.new_context(java_script_enabled=False, offline=True)
+            page = context.new_page()
+            page.goto(page_path.as_uri())
+            box = lambda sel: page.locator(sel).first.bounding_box()
+            numerator, denominator = box("mfrac > :first-child"), box("mfrac > :last-child")
+            base, sup = box("msup > :first-child"), box("msup > :last-child")
+            page.screenshot(path=str(tmp_path / "formula.png"))
+        finally:
+            chromium.close()
+    assert numerator["y"] + numerator["height"] <= denominator["y"] + 1
+    assert abs((numerator["x"] + numerator["width"] / 2)
+               - (denominator["x"] + denominator["width"] / 2)) < 3   # centred, one above the other
+    assert sup["y"] < base["y"] and sup["x"] >= base["x"] + base["width"] - 1
