@@ -98,6 +98,31 @@ def test_the_classes_that_start_kernels_read_those_settings():
     assert run_notebook.kernel_manager().transport_encryption == "auto"
 
 
+SERVER = r"""
+import json, os, sys
+from jupyter_server.serverapp import ServerApp
+app = ServerApp()
+app.load_config_file()
+print(json.dumps({"env": {v: os.environ.get(v) for v in sys.argv[1:]},
+                  "kernels": dict(app.config.get("MappingKernelManager", {})),
+                  "extensions": dict(app.config.ServerApp.get("jpserver_extensions", {}))}))
+"""
+
+
+def test_jupyter_started_with_the_release_config_path_reads_the_settings(tmp_path):
+    """`JUPYTER_CONFIG_PATH=jupyter_config jupyter lab` (the students' README): the server
+    reads jupyter_config/ as a whole, the .py settings beside the .json ones."""
+    env = clean_env(JUPYTER_CONFIG_PATH=str(RELEASE / "jupyter_config"),
+                    JUPYTER_CONFIG_DIR=str(tmp_path / "no-user-config"))
+    out = subprocess.run([sys.executable, "-c", SERVER, *run_notebook.BLAS_THREAD_VARIABLES],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    loaded = json.loads(out.stdout)
+    assert set(loaded["env"].values()) == {str(make_run_blas_threads())}
+    assert loaded["extensions"]["nbgrader.server_extensions.formgrader"] is False
+    import zmq
+    assert loaded["kernels"] == ({"transport_encryption": "auto"} if zmq.has("curve") else {})
+
+
 def test_settings_are_not_in_the_students_files():
     """The student's room stays plain: no thread or BLAS settings in what they read."""
     student = [REPO / "softmax.ipynb", *(REPO / "cs231n").rglob("*.py")]
