@@ -226,6 +226,7 @@ def test_feedback_page_maths_of_an_inert_notebook_reads_the_escaped_text():
 
 
 # ---- in a browser: the formula is laid out as maths -----------------------------------
+@pytest.mark.slow
 @pytest.mark.browser
 @needs_latex2mathml
 def test_a_formula_renders_as_maths_in_chromium(tmp_path):
