@@ -169,6 +169,50 @@ def test_nbgrader_validate_honours_the_release_settings(tmp_path):
         assert "Success!" not in bare.stdout and "AssertionError" in bare.stdout
 
 
+SERVER_KERNEL = r"""
+import asyncio, sys
+from jupyter_server.serverapp import ServerApp
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+
+app = ServerApp()
+app.load_config_file()          # what `jupyter lab` reads before it starts kernels
+
+
+async def main():
+    mkm = AsyncMappingKernelManager(config=app.config)
+    kernel_id = await mkm.start_kernel(kernel_name="python3")
+    client = mkm.get_kernel(kernel_id).client()
+    client.start_channels()
+    await client.wait_for_ready(timeout=120)
+    reply = await client.execute_interactive(sys.argv[1], timeout=120,
+                                             output_hook=lambda msg: None)
+    print("STATUS", reply["content"]["status"], reply["content"].get("evalue", ""))
+    client.stop_channels()
+    await mkm.shutdown_all()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_jupyterlab_kernels_get_the_settings(tmp_path):
+    """A kernel started by the server's kernel manager, with the server's settings read
+    from jupyter_config/ as `jupyter lab` reads them: one BLAS thread, no TCP warning."""
+    env = clean_env(JUPYTER_CONFIG_PATH=str(RELEASE / "jupyter_config"),
+                    JUPYTER_CONFIG_DIR=str(tmp_path / "no-user-config"))
+    proc = subprocess.run([sys.executable, "-c", SERVER_KERNEL, PROBE], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert "STATUS ok" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert TCP_WARNING not in proc.stderr
+    # Without the settings, the same kernel fails the probe (more than one BLAS thread
+    # on a machine with several cores) and warns about TCP: the test can tell.
+    if (os.cpu_count() or 1) > 1:
+        env.pop("JUPYTER_CONFIG_PATH")
+        bare = subprocess.run([sys.executable, "-c", SERVER_KERNEL, PROBE], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert "STATUS error" in bare.stdout, bare.stdout[-2000:] + bare.stderr[-2000:]
+
+
 @pytest.fixture(scope="module")
 def make_run(synthetic_cifar, tmp_path_factory):
     """tools/run_notebook.py on the committed notebook and the synthetic data set."""
