@@ -92,6 +92,8 @@ def notebook_with(markdown, figures=2):
     ("in code `$x$` and $y$", [("y", False)]),
     ("```python\ncost = '$a$'\n```\nthen $z$", [("z", False)]),
     ("a $ spaced$ one", []),
+    ("I paid $5.\n\nThen $x$ and\n$y\nz$", [("x", False), ("y\nz", False)]),
+    ("$$a$$ then \\$ and $b\\$c$", [("a", True), ("b\\$c", False)]),
 ])
 def test_split_math_finds_formulas_but_not_code_or_prices(text, formulas):
     stripped, found = offline.split_math(text)

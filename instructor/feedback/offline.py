@@ -51,12 +51,13 @@ code.tex { color: #a00; }
 """
 
 # Maths in markdown: $$...$$, \[...\], \(...\) and $...$ (an opening $ not followed by a
-# space, a closing $ not preceded by a space nor followed by a digit, as Pandoc reads it).
+# space, a closing $ not preceded by a space nor followed by a digit, as Pandoc reads it;
+# inline maths does not cross a blank line).
 _MATH = re.compile(
     r"(?<!\\)\$\$(?P<d1>.+?)(?<!\\)\$\$"
     r"|\\\[(?P<d2>.+?)\\\]"
     r"|\\\((?P<i2>.+?)\\\)"
-    r"|(?<![\\$])\$(?P<i1>[^\s$](?:[^$]|\\\$)*?(?<![\s\\]))\$(?!\d)",
+    r"|(?<![\\$])\$(?P<i1>[^\s$](?:\\\$|[^$\n]|\n(?![ \t]*\n))*?(?<![\s\\]))\$(?!\d)",
     re.S)
 # What markdown shows as code: fenced blocks and inline code spans.
 _CODE = re.compile(r"(?m)^( {0,3})(`{3,}|~{3,})[^\n]*\n.*?(?:^ {0,3}\2[`~]*[ \t]*$|\Z)"
