@@ -70,7 +70,7 @@ def png_bytes(seed):
 def notebook_with(markdown, figures=2):
     cells = [new_markdown_cell("# A section\n\n" + markdown)]
     for seed in range(figures):
-        code = new_code_cell(f"plot({seed})")
+        code = new_code_cell(f"# figure {seed}\nplot({seed})\nplt.show()\n")
         code.outputs = [new_output("display_data", {"image/png": png_bytes(seed),
                                                     "text/plain": "<Figure>"})]
         cells.append(code)
@@ -198,7 +198,8 @@ def test_notebook_page_gives_every_image_an_alt_text():
     facts = page_facts(page)
     assert len(facts.alts) == 5 and all(a and a.strip() for a in facts.alts)
     assert [a for a in facts.alts if a.startswith("Figure")] == [
-        f"Figure {i + 1}: the plot drawn by cell {i + 2}, in the section \u201cA section\u201d"
+        f"Figure {i + 1}: the plot drawn by cell {i + 2} (plot({i})), in the section "
+        "\u201cA section\u201d"
         for i in range(3)]
     assert facts.remote == [] and page.count("<math ") == 1
     assert "image/png" in nb.cells[1].outputs[0].data    # the notebook itself is unchanged
@@ -259,3 +260,15 @@ def test_a_formula_renders_as_maths_in_chromium(tmp_path):
     assert abs((numerator["x"] + numerator["width"] / 2)
                - (denominator["x"] + denominator["width"] / 2)) < 3   # centred, one above the other
     assert sup["y"] < base["y"] and sup["x"] >= base["x"] + base["width"] - 1
+
+
+@pytest.mark.parametrize("source, said", [
+    ("x = 1\nplt.imshow(m)\nplt.title('mean image')\nplt.show()", " (titled \u201cmean image\u201d)"),
+    ("ax.set_title(\"Loss\")\nplt.show()", " (titled \u201cLoss\u201d)"),
+    ("# plot it\nvis_utils.plot_loss(h)\nplt.show()\ndel h", " (vis_utils.plot_loss(h))"),
+    ("vis_utils.plot_sweep(results)", " (vis_utils.plot_sweep(results))"),
+    ("f(" + "x" * 100 + ")\nplt.show()", ""),
+    ("plt.show()", ""),
+])
+def test_figure_alt_text_says_what_drew_it(source, said):
+    assert offline._drawn_by(source) == said

@@ -198,6 +198,23 @@ def _section_titles(nb):
     return titles
 
 
+def _drawn_by(source):
+    """' (what drew it)' for an alt text: the title the cell gives its plot, else the
+    cell's last line of code before plt.show() (or its last line); '' if too long."""
+    title = re.search(r"""\b(?:plt\.title|set_title|suptitle)\(\s*(["'])(.{1,80}?)\1""", source)
+    if title:
+        return f" (titled \u201c{title.group(2)}\u201d)"
+    lines = [line.strip() for line in source.splitlines()
+             if line.strip() and not line.strip().startswith("#")]
+    shows = [i for i, line in enumerate(lines)
+             if re.fullmatch(r"(plt|pyplot|matplotlib\.pyplot)\.show\(\)", line)]
+    if shows:
+        lines = lines[:shows[0]]
+    if not lines or len(lines[-1]) > 80:
+        return ""
+    return f" ({lines[-1]})"
+
+
 def notebook_html(nb):
     """A notebook (nbformat node) as one HTML page that needs no network: nbconvert's
     lab page with MathML maths, no script from a CDN, and alt text on its figures.
@@ -221,8 +238,9 @@ def notebook_html(nb):
                     figure += 1
                     meta = out.setdefault("metadata", {}).setdefault("image/png", {})
                     if not str(meta.get("alt", "")).strip():
-                        meta["alt"] = (f"Figure {figure}: the plot drawn by cell {index + 1}, "
-                                       f"in the section \u201c{titles[index]}\u201d")
+                        meta["alt"] = (f"Figure {figure}: the plot drawn by cell {index + 1}"
+                                       f"{_drawn_by(cell.source)}, in the section "
+                                       f"\u201c{titles[index]}\u201d")
     exporter = HTMLExporter(template_name="lab", template_file="offline.html.j2",
                             extra_loaders=[DictLoader({"offline.html.j2": _OFFLINE_TEMPLATE})])
     page, _ = exporter.from_notebook_node(nb)
