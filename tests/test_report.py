@@ -308,3 +308,14 @@ def test_command_rebuilds_and_refuses_a_folder_without_results(out, tmp_path):
     assert proc.returncode == 1 and "holds no results/ folder" in proc.stderr
     with pytest.raises(ReportError):
         build_report(str(tmp_path / "nowhere"))
+
+
+def test_a_batch_with_nothing_graded_still_gets_a_report(tmp_path):
+    make_out(str(tmp_path / "out"), {"hal": students()["hal"]})
+    facts = build_report(str(tmp_path / "out"))
+    assert facts["batch"]["graded"] == 0 and facts["scores"]["mean"] is None
+    assert facts["mistakes"] == [] and facts["similarity"]["pairs"] == []
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "No hand-in was graded." in page and "<img" not in page
+    assert (tmp_path / "out" / "canvas.csv").read_text().splitlines() == [
+        "Student,ID,SIS User ID,SIS Login ID,Section,softmax"]

@@ -24,13 +24,13 @@ square.
 """
 import builtins
 import dataclasses
-import hashlib
 import io
 import json
 import keyword
 import math
 import os
 import tokenize
+import zlib
 
 from instructor.markers import MarkerError, solution_regions, strip_solutions
 
@@ -47,39 +47,49 @@ _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, token
          tokenize.ENCODING, tokenize.ENDMARKER}
 
 
+_FSTRING_START = getattr(tokenize, "FSTRING_START", -1)      # Python 3.12+
+_FSTRING_PARTS = {getattr(tokenize, "FSTRING_MIDDLE", -1), getattr(tokenize, "FSTRING_END", -1)}
+
+
 def tokens(text):
     """[(normalized token, line)] of Python source; text that does not tokenize to the
     end gives the tokens before the error."""
     out, after_dot = [], False
+    NAME, STRING = tokenize.NAME, tokenize.STRING
     try:
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            if tok.type in _SKIP:
+            kind = tok.type
+            if kind in _SKIP or kind in _FSTRING_PARTS:
                 continue
-            if tok.type == tokenize.NAME:
+            if kind == NAME:
                 value = tok.string if (after_dot or tok.string in _KEEP) else "V"
-            elif tok.type == tokenize.STRING or tok.type == getattr(tokenize, "FSTRING_START", -1):
+            elif kind == STRING or kind == _FSTRING_START:
                 value = "S"
-            elif tok.type in (getattr(tokenize, "FSTRING_MIDDLE", -1),
-                              getattr(tokenize, "FSTRING_END", -1)):
-                continue
             else:
                 value = tok.string
-            after_dot = tok.string == "."
+            after_dot = value == "."
             out.append((value, tok.start[0]))
     except (tokenize.TokenError, IndentationError, SyntaxError):
         pass
     return out
 
 
-def _hash(kgram):
-    return int.from_bytes(hashlib.blake2b("\x1f".join(kgram).encode(), digest_size=8).digest(),
-                          "big")
+_IDS = {}
+
+
+def _token_id(value):
+    """A number per token that is the same in every process (str hashes are not)."""
+    n = _IDS.get(value)
+    if n is None:
+        n = _IDS[value] = zlib.crc32(value.encode("utf-8"))
+    return n
 
 
 def kgram_hashes(toks, k=K):
     """[(hash, first line, last line)] of every k consecutive tokens."""
-    values = [t for t, _ in toks]
-    return [(_hash(values[i:i + k]), toks[i][1], toks[i + k - 1][1])
+    ids = [_token_id(t) for t, _ in toks]
+    # A tuple of ints hashes the same in every process (no hash randomization for ints).
+    return [(hash(tuple(ids[i:i + k])), toks[i][1], toks[i + k - 1][1])
             for i in range(len(toks) - k + 1)]
 
 
@@ -88,13 +98,15 @@ def winnow(hashes, w=WINDOW):
     every window of w (the rightmost of equal ones), each position once."""
     if len(hashes) <= w:
         return list(hashes)
+    values = [h for h, _, _ in hashes]
     picked, last = [], -1
-    for start in range(len(hashes) - w + 1):
-        window = hashes[start:start + w]
-        best = min(range(w), key=lambda i: (window[i][0], -i))
-        if start + best != last:
-            last = start + best
-            picked.append(hashes[last])
+    for start in range(len(values) - w + 1):
+        window = values[start:start + w]
+        smallest = min(window)
+        at = start + w - 1 - window[::-1].index(smallest)
+        if at != last:
+            last = at
+            picked.append(hashes[at])
     return picked
 
 
