@@ -319,3 +319,16 @@ def test_a_batch_with_nothing_graded_still_gets_a_report(tmp_path):
     assert "No hand-in was graded." in page and "<img" not in page
     assert (tmp_path / "out" / "canvas.csv").read_text().splitlines() == [
         "Student,ID,SIS User ID,SIS Login ID,Section,softmax"]
+
+
+def test_without_the_starter_code_similarity_says_it_was_not_compared(tmp_path):
+    import shutil
+    make_out(str(tmp_path / "out"), {k: v for k, v in students().items() if k in ("ada", "dee")})
+    shutil.rmtree(tmp_path / "out" / "source")
+    facts = build_report(str(tmp_path / "out"), run={"sandbox": "none", "wall_seconds": 61.5})
+    assert facts["similarity"]["pairs"] == [] and "could not be compared" in facts["similarity"]["skipped"]
+    assert "Not compared:" in (tmp_path / "out" / "report.html").read_text()
+    assert facts["batch"]["isolation"] == {"none": 2}
+    # A rebuild keeps what only the grading run knew.
+    again = build_report(str(tmp_path / "out"))
+    assert again["batch"]["wall_seconds"] == 61.5 and again["batch"]["isolation"] == {"none": 2}

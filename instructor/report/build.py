@@ -239,6 +239,7 @@ def class_facts(out, roster_rows=None, column=None, run=None):
                 "max": round(max(seconds), 1) if seconds else None},
             "wall_seconds": run.get("wall_seconds"),
             "jobs": run.get("jobs"),
+            "sandbox": run.get("sandbox"),
         },
         "scores": {"max": _num(auto_max), "graded": len(totals),
                    "mean": round(statistics.fmean(totals), 2) if totals else None,
@@ -250,6 +251,9 @@ def class_facts(out, roster_rows=None, column=None, run=None):
         "similarity": {
             "method": f"winnowed fingerprints of Python tokens (k={similarity.K}, "
                       f"window {similarity.WINDOW}), starter code subtracted",
+            "skipped": None if layout.starters else (
+                f"{os.path.join(out, 'source', ASSIGNMENT_ID)} holds no starter code with "
+                "solution markers, so the hand-ins could not be compared"),
             "flag_at": similarity.FLAG_SIMILARITY, "min_shared": similarity.FLAG_SHARED,
             "common_cut": similarity.common_cut(len(code)), "common_fingerprints": common,
             "fingerprints": sizes,
@@ -283,7 +287,7 @@ def build_report(out, roster=None, column=None, run=None):
         try:
             with open(previous, encoding="utf-8") as f:
                 old = json.load(f).get("batch", {})
-            run = {k: old.get(k) for k in ("wall_seconds", "jobs")}
+            run = {k: old.get(k) for k in ("wall_seconds", "jobs", "sandbox")}
         except (OSError, ValueError, AttributeError):
             run = None
     roster_rows = canvas.read_roster(roster, ASSIGNMENT_ID) if roster else None

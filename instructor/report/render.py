@@ -185,7 +185,9 @@ def render_report(facts):
                  f"more than {sim['common_cut']} hand-ins count as common code "
                  f"({sim['common_fingerprints']} left out). A similar pair is a reason to look, "
                  "not a verdict.</p>")
-    if not sim["pairs"]:
+    if sim.get("skipped"):
+        parts.append(f'<p class="warn">Not compared: {e(sim["skipped"])}.</p>')
+    elif not sim["pairs"]:
         parts.append("<p>No pair of hand-ins is unusually similar.</p>")
     for p in sim["pairs"]:
         blocks = "".join(
