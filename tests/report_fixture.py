@@ -18,6 +18,7 @@ from instructor.assignment import REPO_ROOT
 from instructor.feedback.page import render_feedback
 from instructor.grade.job import ManualAnswer, TestScore
 from instructor.markers import strip_solutions
+from instructor.report.assignment_facts import named_mistakes
 
 CELLS = [("test_naive_loss", 3), ("test_naive_grad", 3), ("test_vectorized", 4),
          ("test_sgd", 3), ("test_sweep", 3), ("test_accuracy", 1)]
@@ -202,3 +203,72 @@ def make_out(out, students):
         w = csv.writer(f)
         w.writerow(header)
         w.writerows(rows)
+
+
+# ---- the class of the tests (see tests/test_report.py) ---------------------------------------
+MISTAKES = named_mistakes()
+SOFTMAX = "softmax_loss_naive in cs231n/classifiers/softmax.py"
+VEC = "softmax_loss_vectorized in cs231n/classifiers/softmax.py"
+NOT_DONE = "softmax_loss_naive is not implemented yet: fill in its TODO in cs231n/classifiers/softmax.py"
+SWEEP = "the best validation accuracy of the sweep is 0.21, not above 0.35."
+
+
+def students():
+    ada_file = solution(STUDENT_FILE)
+    unfinished = {c: NOT_DONE for c in ("test_naive_loss", "test_naive_grad", "test_vectorized",
+                                        "test_sgd", "test_sweep", "test_accuracy")}
+    return {
+        "ada": {"status": "graded", "files": {STUDENT_FILE: ada_file}, "seconds": 12.0,
+                "manual": 4},
+        "ben": {"status": "graded", "files": {STUDENT_FILE: fill(STUDENT_FILE, BEN_NAIVE, BEN_VECTORIZED)},
+                "fail": {"test_vectorized": message("softmax_loss_vectorized", MISTAKES["reg_grad_double"], VEC),
+                         "test_sweep": SWEEP}, "seconds": 14.0},
+        "cy": {"status": "graded-with-problems", "notes": ["sgd_eval: the kernel died"],
+               "files": {STUDENT_FILE: fill(STUDENT_FILE, CY_NAIVE, CY_VECTORIZED)},
+               "fail": {"test_naive_grad": message("softmax_loss_naive", MISTAKES["reg_grad_double"], SOFTMAX),
+                        "test_vectorized": message("softmax_loss_vectorized", MISTAKES["reg_grad_double"], VEC)},
+               "seconds": 20.0},
+        "dee": {"status": "graded", "files": {STUDENT_FILE: disguise(ada_file)},
+                "fail": {"test_naive_loss": message("softmax_loss_naive", MISTAKES["no_shift"], SOFTMAX)},
+                "seconds": 11.0},
+        "eve": {"status": "graded", "files": {STUDENT_FILE: starter(STUDENT_FILE)}, "fail": unfinished,
+                "seconds": 9.0},
+        "fay": {"status": "graded", "files": {STUDENT_FILE: starter(STUDENT_FILE)}, "fail": unfinished,
+                "seconds": 8.0},
+        "hal": {"status": "not-graded", "notes": ["not graded: the zip unpacks to 50 MB"], "seconds": 0.1},
+    }
+
+
+ROSTER = ("Student,ID,SIS User ID,SIS Login ID,Section,Softmax (4242)\n"
+          "    Points Possible,,,,,22\n"
+          '"Lovelace, Ada",101,S001,ada,Lab 1,\n'
+          '"Babbage, Ben",102,ben,ben@uni.example,Lab 2,\n'
+          '"Young, Cy",103,S003,CY,Lab 1,\n'
+          '"Eve, Eve",105,S005,eve,Lab 2,\n'
+          '"Fay, Fay",106,S006,fay,Lab 2,\n')
+
+
+def open_in_chromium(html_path, png_path):
+    """Open a report in headless Chromium (tests/browser.py's), keep a full-page screenshot;
+    what the page showed: {title, headings, image widths, scripts, dialogs, refused}."""
+    import browser
+    from playwright.sync_api import sync_playwright
+    os.makedirs(os.path.dirname(png_path), exist_ok=True)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=browser.chromium_path(), headless=True,
+                                     args=browser.CHROMIUM_FLAGS)
+        try:
+            page = chromium.new_page(viewport={"width": 1200, "height": 900})
+            console, dialogs = [], []
+            page.on("console", lambda m: console.append(m.text))
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(f"file://{os.path.abspath(html_path)}")
+            page.wait_for_load_state("load")
+            seen = {"title": page.title(), "headings": page.locator("h2").all_inner_texts(),
+                    "images": page.eval_on_selector_all("img", "l => l.map(i => i.naturalWidth)"),
+                    "scripts": page.locator("script").count(), "dialogs": dialogs,
+                    "refused": [m for m in console if "Refused to" in m]}
+            page.screenshot(path=png_path, full_page=True)
+            return seen
+        finally:
+            chromium.close()

@@ -22,54 +22,12 @@ import pytest
 
 from instructor.assignment import REPO_ROOT
 from instructor.report import similarity
-from instructor.report.assignment_facts import named_mistakes
 from instructor.report.build import ReportError, build_report
 from instructor.report.canvas import RosterError, read_roster
 from instructor.report.knock_on import knock_on, prerequisites
-from report_fixture import (BEN_NAIVE, BEN_VECTORIZED, CY_NAIVE, CY_VECTORIZED, STUDENT_FILE,
-                            disguise, fill, make_out, message, solution, starter)
-
-MISTAKES = named_mistakes()
-SOFTMAX = "softmax_loss_naive in cs231n/classifiers/softmax.py"
-VEC = "softmax_loss_vectorized in cs231n/classifiers/softmax.py"
-NOT_DONE = "softmax_loss_naive is not implemented yet: fill in its TODO in cs231n/classifiers/softmax.py"
-SWEEP = "the best validation accuracy of the sweep is 0.21, not above 0.35."
-
-
-def students():
-    ada_file = solution(STUDENT_FILE)
-    unfinished = {c: NOT_DONE for c in ("test_naive_loss", "test_naive_grad", "test_vectorized",
-                                        "test_sgd", "test_sweep", "test_accuracy")}
-    return {
-        "ada": {"status": "graded", "files": {STUDENT_FILE: ada_file}, "seconds": 12.0,
-                "manual": 4},
-        "ben": {"status": "graded", "files": {STUDENT_FILE: fill(STUDENT_FILE, BEN_NAIVE, BEN_VECTORIZED)},
-                "fail": {"test_vectorized": message("softmax_loss_vectorized", MISTAKES["reg_grad_double"], VEC),
-                         "test_sweep": SWEEP}, "seconds": 14.0},
-        "cy": {"status": "graded-with-problems", "notes": ["sgd_eval: the kernel died"],
-               "files": {STUDENT_FILE: fill(STUDENT_FILE, CY_NAIVE, CY_VECTORIZED)},
-               "fail": {"test_naive_grad": message("softmax_loss_naive", MISTAKES["reg_grad_double"], SOFTMAX),
-                        "test_vectorized": message("softmax_loss_vectorized", MISTAKES["reg_grad_double"], VEC)},
-               "seconds": 20.0},
-        "dee": {"status": "graded", "files": {STUDENT_FILE: disguise(ada_file)},
-                "fail": {"test_naive_loss": message("softmax_loss_naive", MISTAKES["no_shift"], SOFTMAX)},
-                "seconds": 11.0},
-        "eve": {"status": "graded", "files": {STUDENT_FILE: starter(STUDENT_FILE)}, "fail": unfinished,
-                "seconds": 9.0},
-        "fay": {"status": "graded", "files": {STUDENT_FILE: starter(STUDENT_FILE)}, "fail": unfinished,
-                "seconds": 8.0},
-        "hal": {"status": "not-graded", "notes": ["not graded: the zip unpacks to 50 MB"], "seconds": 0.1},
-    }
-
-
-ROSTER = ("Student,ID,SIS User ID,SIS Login ID,Section,Softmax (4242)\n"
-          "    Points Possible,,,,,22\n"
-          '"Lovelace, Ada",101,S001,ada,Lab 1,\n'
-          '"Babbage, Ben",102,ben,ben@uni.example,Lab 2,\n'
-          '"Young, Cy",103,S003,CY,Lab 1,\n'
-          '"Eve, Eve",105,S005,eve,Lab 2,\n'
-          '"Fay, Fay",106,S006,fay,Lab 2,\n')
-
+from report_fixture import (BEN_NAIVE, BEN_VECTORIZED, CY_NAIVE, CY_VECTORIZED, MISTAKES, NOT_DONE,
+                            ROSTER, STUDENT_FILE, disguise, fill, make_out, solution, starter,
+                            students)
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory):

@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from helpers import handin, package, read_grades, replace_once, run_autograde, student_notebook
+from helpers import (REPO, handin, package, read_grades, replace_once, run_autograde,
+                     student_notebook)
 
 pytestmark = [pytest.mark.slow, pytest.mark.jail]
 
@@ -80,3 +81,17 @@ def test_canvas_rows_are_the_graded_totals(graded):
     assert got == {"bug": ("Babbage, Ben", float(grades["bug"]["total"])),
                    "rel": ("rel", 0.0),
                    "sol": ("Lovelace, Ada", float(grades["sol"]["total"]))}
+
+
+@pytest.mark.browser
+def test_the_graded_batchs_report_in_the_browser(graded):
+    import browser
+    from report_fixture import open_in_chromium
+    if browser.missing_browser():
+        pytest.skip(f"browser test skipped: {browser.missing_browser()}")
+    out, _ = graded
+    seen = open_in_chromium(out / "report.html", f"{REPO}/build/browser/report-graded.png")
+    assert seen["title"] == "softmax: class report"
+    assert "Named mistakes" in seen["headings"] and "Similar hand-ins" in seen["headings"]
+    assert seen["images"] == [640]
+    assert seen["scripts"] == 0 and seen["dialogs"] == [] and seen["refused"] == []

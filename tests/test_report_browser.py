@@ -10,8 +10,7 @@ import pytest
 import browser
 from instructor.assignment import REPO_ROOT
 from instructor.report.build import build_report
-from report_fixture import STUDENT_FILE, disguise, make_out, solution
-from test_report import ROSTER, students
+from report_fixture import ROSTER, STUDENT_FILE, disguise, make_out, solution, students
 
 REASON = browser.missing_browser()
 pytestmark = [pytest.mark.browser,
