@@ -14,7 +14,7 @@ import pytest
 from helpers import (REPO, handin, package, read_grades, replace_once, run_autograde,
                      student_notebook)
 
-pytestmark = [pytest.mark.slow, pytest.mark.jail]
+pytestmark = pytest.mark.slow   # grades a batch (in the jail where one can run)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ and optionally first_name, last_name, email). OUT receives
                              handed in; nothing the hand-in wrote while it ran)
     results/<id>.json        what the grader found, per hand-in (a Result without its files)
     logs/<id>.log            the grading log, per hand-in
+    report.html, class.json, canvas.csv   the class report, its facts as data and a
+                             Canvas gradebook import (instructor/report/)
 
 The assignment bundle (grade/bundle.py) is made once per run. Each hand-in
 becomes a Job, graded by grade_one(job, bundle) (grade/one.py) in a worker

@@ -36,6 +36,9 @@ nav a { margin-right: 1em; }
 """
 
 e = html.escape
+# How the isolation of a hand-in is named on the page (others are shown as recorded).
+TIERS = {"bwrap": "bwrap (the allow-list jail)",
+         "none": "none (graded WITHOUT a sandbox: --sandbox none)"}
 
 
 def _link(sid):
@@ -92,7 +95,8 @@ def render_report(facts):
 
     # ---- the batch
     per = b["seconds_per_handin"]
-    tiers = ", ".join(f"{e(k)}: {n}" for k, n in sorted(b["isolation"].items())) or "none graded"
+    tiers = ", ".join(f"{e(TIERS.get(k, k))}: {n}" for k, n in sorted(b["isolation"].items())) \
+        or "no hand-in graded"
     wall = f"; the last grading run took {b['wall_seconds']:.0f} s" if b.get("wall_seconds") else ""
     rows = [("hand-ins", b["handins"]), ("graded", b["graded"]),
             ("graded with problems", len(b["with_problems"])),
