@@ -290,3 +290,21 @@ def test_without_the_starter_code_similarity_says_it_was_not_compared(tmp_path):
     # A rebuild keeps what only the grading run knew.
     again = build_report(str(tmp_path / "out"))
     assert again["batch"]["wall_seconds"] == 61.5 and again["batch"]["isolation"] == {"none": 2}
+
+
+@pytest.mark.parametrize("args, code, text", [
+    (["--roster", "no-such-roster.csv"], 1, "cannot read the roster"),
+    (["--column", "Softmax (777)"], 0, "6 graded"),
+])
+def test_command_options(out, tmp_path, args, code, text):
+    folder, _ = out
+    copy = tmp_path / "out"
+    import shutil
+    shutil.copytree(folder, copy)
+    proc = subprocess.run([sys.executable, "-m", "instructor", "report", str(copy), *args],
+                          capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": REPO_ROOT})
+    assert proc.returncode == code, proc.stderr
+    assert text in proc.stdout + proc.stderr
+    if code == 0:
+        assert (copy / "canvas.csv").read_text().splitlines()[0].endswith(",Softmax (777)")
