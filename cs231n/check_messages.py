@@ -177,11 +177,11 @@ class CheckFailed(AssertionError):
         The frames of the checks tell a student nothing (their own code was
         called from there); the message says what was wrong and where to look.
         """
-        lines = wrap(str(self)).split("\n")
-        return ([f"\x1b[0;31m{type(self).__name__}\x1b[0m: {lines[0]}"] + lines[1:]
-                + ["", "(Found by a check of cs231n/checks.py, which called your code "
-                       "on small", "problems. Fix the place named above and run this "
-                       "cell again.)"])
+        kind = type(self).__name__
+        lines = wrap(f"{kind}: {self}").split("\n")
+        lines[0] = f"\x1b[0;31m{kind}\x1b[0m" + lines[0][len(kind):]
+        return lines + ["", "(Found by a check in cs231n/checks.py, which called your code on",
+                        "small problems. Fix the place named above, then run this cell again.)"]
 
 
 class CheckDataError(RuntimeError):

@@ -11,8 +11,8 @@ small step that raises CheckFailed when it recognises something:
    same probes, stored as numbers in check_data.json;
 4. when no fingerprint fits, the structure of the difference: a constant
    factor (and which quantity it matches: N, C, ln 10, ...), a sum or
-   normalization over the wrong axis (probes that change the scores of one
-   example, or of one class, and nothing else), a gradient that disagrees
+   normalization over the wrong axis (probes that split the examples and
+   leave the classes as they are), a gradient that disagrees
    with finite differences of the function's own loss, a wrong power of W in
    the regularization;
 5. an honest fallback that says nothing structural fits and shows the
@@ -27,10 +27,8 @@ or a mistake: {"loss": number, "dW": rows}}}}, "predict": {"probes": [...],
 "fingerprints": {probe name: {"correct" or a mistake: labels}}}}}, where null
 stands for "not finite". A probe may name a relation: "duplicates" (every
 example of another probe twice), "adds_reg_to" (another probe with reg > 0),
-"same_as" (another probe in another dtype), "shifted_from" (another probe with
-the same number added to the scores of each example, "shift": "example", of
-each class, "class", or to all, "all"), "splits" (another probe's examples in
-two parts). A data set with "hidden": true keeps its
+"same_as" (another probe in another dtype), "splits" (another probe's examples
+in two parts, the first example alone and the others). A data set with "hidden": true keeps its
 numbers out of the messages.
 """
 import copy
@@ -528,87 +526,62 @@ class Diagnosis:
                         "factor." if consistent else "")
                 fail_plain(self.name, "factor",
                            f"{what} is {label} times the right one on every problem tried "
-                           f"({c:.6g} with N = {N} examples, C = {C} classes, D = {D} "
+                           f"(a factor {c:.6g} with N = {N} examples, C = {C} classes, D = {D} "
                            f"features): {meaning}.{also}",
                            self.seen(p, f"{'loss' if key == 'loss' else 'dW'} {c:.6g} times "
                                         "the right one."),
                            look=self._look(place if key == "loss"
                                            else place.replace("the loss", "dW")))
 
-    def _invariant(self, probe, key):
-        """Is the result on probe equal to that on its base (the relation holds)?"""
-        value, base = self._value(probe, key), self.results[probe["shifted_from"]]
-        base = base[0] if key == "loss" else base[1]
-        return bool(np.all(np.isfinite(value))) and bool(np.all(np.isfinite(base))) and \
-            matches(value, np.asarray(base).tolist(), rtol=1e-6, atol=1e-8)
-
     def _axes(self, key, consistent=False):
-        """Probes that add the same number to the scores of one example (or one class)
-        tell which axis a max, sum or normalization runs over."""
-        __tracebackhide__ = True
-        shifts = {p["shift"]: p for p in self.probes if "shifted_from" in p}
-        if not {"example", "class", "all"} <= set(shifts):
-            return
-        kept = {axis: self._invariant(p, key) for axis, p in shifts.items()}
-        what = "loss" if key == "loss" else "gradient dW"
-        place = ("the max, sum and mean in the softmax and the loss" if key == "loss"
-                 else "the max and sum in the softmax, and the sums that build dW")
-        evidence = None if self.hidden else (
-            f"Seen on small problems: adding the same number to every score of one "
-            f"example {'kept' if kept['example'] else 'changed'} your {what}; adding it to "
-            f"one class's score of every example {'kept' if kept['class'] else 'changed'} "
-            f"it (it must change it).")
-        if kept["example"] and not kept["class"]:
-            self._split(key)
-            return
-        if kept["class"]:
-            text = ("normalizes over the examples (axis 0, down each column of the (N, C) "
-                    "scores) instead of over the classes of each example (axis=1): your "
-                    f"{what} ignores a shift of one class's scores and changes with a shift "
-                    "of one example's scores, the other way round from the softmax. Take "
-                    "the max and the sum over axis=1, with keepdims=True.")
-        elif kept["all"]:
-            text = ("normalizes over the whole minibatch (all N * C scores at once, no "
-                    "axis) instead of over the classes of each example (axis=1): your "
-                    f"{what} changes when one example's scores are all raised by the same "
-                    "number, which leaves every softmax probability unchanged. Take the max "
-                    "and the sum over axis=1, with keepdims=True.")
-        else:
-            text = (f"your {what} changes when every score of one example is raised by the "
-                    "same number, which leaves every softmax probability unchanged: some "
-                    "max, sum or normalization runs over the examples (axis 0) or the "
-                    "whole array where it should run over the classes of each example "
-                    "(axis=1, keepdims=True).")
-        also = (" dW is the exact gradient of your loss, so the loss has the same mistake."
-                if consistent else "")
-        fail_plain(self.name, "axis", f"{text}{also}", evidence, look=self._look(place))
-
-    def _split(self, key):
-        """The loss of a minibatch is the mean of its examples' losses (and so is dW)."""
+        """The loss of a minibatch is the mean of its examples' losses, and so is dW.
+        If not, the first example alone tells over which axis something runs: with
+        one example, a normalization over the examples (axis 0) makes every
+        probability 1, and one over the whole minibatch is the right one."""
         __tracebackhide__ = True
         parts = [p for p in self.probes if "splits" in p]
-        if len(parts) != 2 or parts[0]["splits"] != parts[1]["splits"]:
+        if len(parts) != 2 or len(parts[0]["y"]) != 1:
             return
         whole = self.by_name[parts[0]["splits"]]
         n = [len(p["y"]) for p in parts]
         values = [self._value(p, key) for p in parts]
         mean = (n[0] * values[0] + n[1] * values[1]) / sum(n)
         value = self._value(whole, key)
-        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(value))):
-            return
-        if matches(value, np.asarray(mean).tolist(), rtol=1e-6, atol=1e-8):
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(value))) or matches(
+                value, np.asarray(mean).tolist(), rtol=1e-6, atol=1e-8):
             return
         what = "loss" if key == "loss" else "gradient dW"
-        fail_plain(self.name, "axis",
-                   f"your {what} on a minibatch is not the mean over its examples: "
-                   f"computed on the first {n[0]} and the last {n[1]} examples separately "
-                   f"and averaged, it differs from the {what} of all {sum(n)} together. "
-                   "Each example's loss depends on its own row of scores only (axis=1); "
-                   "only the final mean runs over the examples (axis 0).",
-                   None if self.hidden or key != "loss" else
-                   f"Seen on a small problem ({whole['about']}): loss {value:.6g} for all, "
-                   f"{values[0]:.6g} and {values[1]:.6g} for the two parts.",
-                   look=self._look("what is summed or averaged over the examples"))
+        seen = f"your {what} on {sum(n)} examples is not the mean of its values on the " \
+               f"first example alone and on the {n[1]} others"
+        one, C = parts[0], sizes(parts[0])[2]
+        alone = self._value(one, key)
+        if key == "loss":
+            columns = alone == 0 and self.correct(one["name"], "loss") != 0
+        else:      # the rows of P sum to 1 + (dW @ 1) . x / (x . x) when dW = x^T (P - Y)
+            x = np.asarray(one["X"][0], dtype=np.float64)
+            columns = abs(1 + float(alone.sum(axis=1) @ x) / float(x @ x) - C) < FACTOR_TOL
+        if columns:
+            text = (f"{seen}, and on one example alone it is what a probability of 1 for "
+                    "every class gives: the softmax is normalized over the examples (axis 0, "
+                    "down each column of the (N, C) scores) instead of over the classes of "
+                    "each example. Take the sum (and the max) over axis=1, with "
+                    "keepdims=True.")
+        elif matches(alone, self.correct(one["name"], key)):
+            text = (f"{seen}, though on one example alone it is right: something runs over "
+                    "the whole minibatch (all N * C scores, no axis) that belongs to each "
+                    "example's own row, such as the sum that normalizes the probabilities. "
+                    "Take it over axis=1, with keepdims=True.")
+        else:
+            text = (f"{seen}: something couples the examples. Each example's loss depends "
+                    "on its own row of scores only (axis=1); only the final mean runs over "
+                    "the examples (axis 0).")
+        also = (" dW is the exact gradient of your loss, so the loss has the same mistake."
+                if consistent else "")
+        fail_plain(self.name, "axis", text + also,
+                   None if self.hidden or key != "loss" else self.seen(
+                       whole, f"loss {value:.6g} for all; {values[0]:.6g} for the first "
+                              f"example, {values[1]:.6g} for the others."),
+                   look=self._look("each sum, max and mean, and its axis"))
 
     def _own_loss_gradient(self, probe):
         """Does dW agree with finite differences of the student's own loss?"""

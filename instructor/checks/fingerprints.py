@@ -64,16 +64,9 @@ def loss_probes(seed=None, N=5, D=4, C=3, reg=0.25):
     - far_label: some correct classes score 1000 below the others: their
       probability underflows to 0, and -log(0) is inf.
     - basic_reg_float32: basic_reg in float32.
-    - row_shift: basic with the same number added to every score of each example
-      (a different number per example): the softmax does not change.
-    - const_base: basic with its first input set to 1 and its weights to 0, the
-      base of the next two.
-    - uniform_shift, class_shift: const_base with one number added to every score,
-      or one number per class added to that class's score of every example.
-    - first_rows, last_rows: basic's examples in two parts, whose losses average
-      to basic's.
-    - tiny: two examples of two features, to show when nothing else fits.
-    These last ones tell which axis a max, sum or normalization runs over.
+    - first_row, other_rows: basic's first example alone and the others, whose
+      losses average to basic's: they tell whether a max, sum or normalization
+      runs over each example's classes, over the examples or over everything.
     """
     if seed is None:
         W, X = np.array(SHIPPED_LOSS_W8) / 8.0, np.array(SHIPPED_LOSS_X8) / 8.0
@@ -101,16 +94,6 @@ def loss_probes(seed=None, N=5, D=4, C=3, reg=0.25):
                  + (f"; {about}" if about else ""))
         return dict(name=name, W=W.tolist(), X=X.tolist(), y=[int(v) for v in y],
                     reg=reg, about=about, **kw)
-    W_row = W.copy()
-    W_row[0] += 0.5                       # adds 0.5 * X[i, 0] to every score of row i
-    X_const = X.copy()
-    X_const[:, 0] = 1.0
-    W_const = W.copy()
-    W_const[0] = 0.0
-    W_all, W_class = W_const.copy(), W_const.copy()
-    W_all[0] = 0.75                       # adds 0.75 to every score
-    W_class[0] = 0.25 * (np.arange(C) % 3) - 0.25   # adds -0.25, 0, 0.25, ... per class
-    k = 2
     return [
         probe("basic", W, X, y, 0.0, "scores between -4 and 4"),
         probe("doubled", W, np.vstack([X, X]), np.concatenate([y, y]), 0.0,
@@ -122,19 +105,10 @@ def loss_probes(seed=None, N=5, D=4, C=3, reg=0.25):
               "the scores of some rows near 1000, of the others near 0"),
         probe("far_label", W_far, X_big, y_far, 0.0,
               "some correct classes score 1000 below the best class"),
-        probe("row_shift", W_row, X, y, 0.0, "the small problem with one number added to "
-              "every score of each example", shifted_from="basic", shift="example"),
-        probe("const_base", W_const, X_const, y, 0.0, "the small problem with a constant "
-              "input"),
-        probe("uniform_shift", W_all, X_const, y, 0.0, "the same number added to every "
-              "score", shifted_from="const_base", shift="all"),
-        probe("class_shift", W_class, X_const, y, 0.0, "one number added to each class's "
-              "score of every example", shifted_from="const_base", shift="class"),
-        probe("first_rows", W, X[:k], y[:k], 0.0, f"the first {k} examples of the small "
-              "problem", splits="basic"),
-        probe("last_rows", W, X[k:], y[k:], 0.0, f"the last {N - k} examples of the small "
-              "problem", splits="basic"),
-        probe("tiny", W[:2], X[:2, :2], y[:2], 0.0, "two examples, two features"),
+        probe("first_row", W, X[:1], y[:1], 0.0, "the first example of the small problem "
+              "alone", splits="basic"),
+        probe("other_rows", W, X[1:], y[1:], 0.0, "the other examples of the small problem",
+              splits="basic"),
         probe("basic_reg_float32", W.astype(np.float32), X.astype(np.float32), y, reg,
               "float32 arrays, as the notebook's data", dtype="float32",
               same_as="basic_reg"),
