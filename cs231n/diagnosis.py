@@ -141,7 +141,8 @@ def call_student(name, doing, fn, *args, arg_names=("W", "X", "y"), **kwargs):
                            f"the TODOs of train and sample_batch in {source_file(name)} and "
                            f"of softmax_loss_vectorized in {source_file('softmax_loss')}")
             raise CheckFailed(message, mistake="not_implemented", function=name) from None
-        fail_plain(name, "raised", f"raised {kind}: {e}\nwhile {doing}.")
+        raise CheckFailed(f"{name} raised {kind}: {e}\nwhile {doing}.\n"
+                          f"Look at: {where(name)}.", mistake="raised", function=name) from None
     for n, a in arrays.items():
         if not np.array_equal(a, before[n], equal_nan=a.dtype.kind in "fc"):
             mistake = f"modifies_{n}" if f"modifies_{n}" in MISTAKES else None
@@ -297,6 +298,7 @@ class Diagnosis:
         self.prints = section["fingerprints"]
         self.hidden = bool(data.get("hidden"))
         self.numerical_gradient = numerical_gradient
+        self.passed = []                  # (probe name, (loss, dW)) judged right so far
         self.check_loss, self.check_grad = "loss" in parts, "gradient" in parts
         self._numeric = {}
 
@@ -418,7 +420,6 @@ class Diagnosis:
         named only if it also explains every result seen right so far; when none
         fits, the structural steps look at the difference."""
         __tracebackhide__ = True
-        self.passed = []
         for probe in self.probes:
             prints = self.prints.get(probe["name"])
             if prints is None:
