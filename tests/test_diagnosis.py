@@ -161,6 +161,12 @@ def transposed_gradient(W, X, y, reg):
     return loss, probs.T @ X / N + 2 * reg * W.T
 
 
+def flattened_gradient(W, X, y, reg):
+    """dW built as a flat vector of D * C numbers."""
+    loss, dW = _right_data_part(W, X, y)
+    return loss + reg * np.sum(W * W), (dW + 2 * reg * W).flatten()
+
+
 def unshifted_correct_score(W, X, y, reg):
     """The log-sum over the shifted scores, but the correct class's score unshifted."""
     N = X.shape[0]
@@ -219,6 +225,10 @@ CASES = [
     (cubed_gradient, ("gradient",), "reg_grad_power", ["4 * reg * W**3", "power 4"]),
     (transposed_gradient, ("gradient",), "transposed", ["(D, C) = (4, 3)", "shape (3, 4)",
                                                         "right gradient, transposed"]),
+    (flattened_gradient, ("gradient",), "reshaped", ["right number of entries",
+                                                     "(D, C) = (4, 3)", "shape (12,)"]),
+    (squared_loss, ("gradient",), "grad_of_wrong_loss", ["exact gradient of your own loss",
+                                                         "the loss is wrong"]),
     (unshifted_correct_score, ("loss",), "loss_vs_grad", ["the loss is wrong, but dW is "
                                                           "right", "finite differences"]),
     (halved_correct_class_gradient, ("gradient",), "grad_vs_loss",
