@@ -77,6 +77,7 @@ def load_check_data(path=None):
     Returns: a dict with "format", "sha256" and "content" (the probe sets).
     Raises CheckDataError with what to do when the file cannot be used.
     """
+    __tracebackhide__ = True
     path = DATA_FILE if path is None else path
     regenerate = ("Instructors: regenerate it with "
                   "python -m instructor.checks.fingerprints cs231n/check_data.json")
@@ -338,12 +339,14 @@ class Diagnosis:
             (loss, dW), (base_loss, base_dW) = self.results[probe["name"]], self.results[base]
             if (self.check_loss and np.isfinite(loss) and np.isfinite(base_loss)
                     and base_loss != 0 and abs(loss / base_loss - 2.0) < FACTOR_TOL):
+                self._common_factor("loss", skip="N")     # divided, but by C or D?
                 fail(self.name, "loss_not_averaged", self.seen(
                     probe, f"loss {loss:.6g} with every example twice, {base_loss:.6g} "
                            "without."))
             c, residual = factor(dW, base_dW)
             if (self.check_grad and c is not None and residual < FACTOR_TOL
                     and abs(c - 2.0) < FACTOR_TOL):
+                self._common_factor("dW", skip="N")
                 fail(self.name, "grad_not_averaged", self.seen(
                     probe, "dW with every example twice is 2 times dW without."))
 
@@ -501,9 +504,9 @@ class Diagnosis:
         c, residual = factor(value, right)
         return c if c is not None and residual < FACTOR_TOL * max(1.0, abs(c)) else None
 
-    def _common_factor(self, key, consistent=False):
+    def _common_factor(self, key, consistent=False, skip=None):
         """The result is c times the right one on every data-only probe, where c is
-        one of FACTORS of that probe's N, C and D."""
+        one of FACTORS of that probe's N, C and D (but not the one named skip)."""
         __tracebackhide__ = True
         ratios = []
         for p in self.probes:
@@ -519,7 +522,7 @@ class Diagnosis:
             return
         what = "the loss" if key == "loss" else "the gradient dW"
         for label, value, meaning, place in FACTORS:
-            if all(abs(c - value(*sizes(p))) <= FACTOR_TOL * abs(value(*sizes(p)))
+            if label != skip and all(abs(c - value(*sizes(p))) <= FACTOR_TOL * abs(value(*sizes(p)))
                    for p, c in ratios):
                 p, c = ratios[0]
                 N, D, C = sizes(p)

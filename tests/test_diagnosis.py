@@ -40,6 +40,20 @@ def mean_over_all_entries(W, X, y, reg):
     return loss, dW
 
 
+def divided_by_classes(W, X, y, reg):
+    """The sum of the examples' losses divided by the number of classes."""
+    N, C = X.shape[0], W.shape[1]
+    loss, dW = 0.0, np.zeros_like(W)
+    for i in range(N):
+        s = X[i] @ W
+        s = s - s.max()
+        p = np.exp(s) / np.exp(s).sum()
+        loss -= np.log(p[y[i]])
+        p[y[i]] -= 1
+        dW += np.outer(X[i], p)
+    return loss / C + reg * np.sum(W * W), dW / N + 2 * reg * W
+
+
 def log10_loss(W, X, y, reg):
     """np.log10 where the natural log belongs."""
     N = X.shape[0]
@@ -208,6 +222,8 @@ CASES = [
     # (function, parts, mistake, phrases the message must contain)
     (mean_over_all_entries, ("loss",), "factor", ["loss is 1/C times", "C = 3 classes",
                                                   "divided by C"]),
+    (divided_by_classes, ("loss",), "factor", ["loss is N/C times", "divided by C",
+                                               "instead of N"]),
     (log10_loss, ("loss",), "factor", ["1/ln 10 times", "log10", "np.log"]),
     (gradient_divided_twice, ("gradient",), "factor", ["dW is 1/N times",
                                                        "divided by N twice"]),
