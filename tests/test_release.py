@@ -226,6 +226,7 @@ def test_release_notebook_runs_and_each_stub_fails_in_its_cell(dist, synthetic_c
     assert "fill in the sweep" in values["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_nbgrader_validate_works_on_the_release(dist, synthetic_cifar, tmp_path):
     work = tmp_path / "softmax"
     shutil.copytree(dist / "softmax", work)
@@ -243,6 +244,7 @@ def test_nbgrader_validate_works_on_the_release(dist, synthetic_cifar, tmp_path)
     assert proc.stdout.count("is not implemented yet") >= 4
 
 
+@pytest.mark.slow
 def test_solved_release_passes_nbgrader_validate_run_in_its_folder(dist, synthetic_cifar, tmp_path):
     """A student's check with the release's own nbgrader_config.py: the solution passes."""
     work = tmp_path / "softmax"

@@ -115,6 +115,7 @@ pre { background: #f6f6f6; padding: 0.5em; overflow-x: auto; white-space: pre-wr
 pre.error { background: #fdd; } .verdict { font-weight: bold; }
 table.scores td, table.scores th { padding: 0.2em 0.8em; text-align: left; }
 .notes { background: #ffd; padding: 0.5em 1em; }
+.knock-on { font-style: italic; }
 """
 
 
@@ -182,9 +183,14 @@ def render_feedback(nb, student_id, tests, manual, notes, auto_max, manual_max,
 
     by_id = {t.name: t for t in tests}
     total = sum(t.points for t in tests)
+    # A failure that an earlier failed test explains says so (the assignment's dependencies).
+    from instructor.report.knock_on import knock_on, knock_on_sentence
+    follows = knock_on(t.name for t in tests if t.points < t.max)
     rows = "".join(
         f"<tr><td>{html.escape(t.name)}</td><td>{t.points:g} / {t.max:g}</td>"
-        f"<td>{html.escape(t.status)}</td><td>{html.escape(redact(t.message))}</td></tr>"
+        f"<td>{html.escape(t.status)}</td><td>{html.escape(redact(t.message))}"
+        + (f'<p class="knock-on">{html.escape(knock_on_sentence(follows[t.name]))}</p>'
+           if t.name in follows else "") + "</td></tr>"
         for t in tests)
     rows += "".join(
         f"<tr><td>{html.escape(m.name)}</td><td>(by hand) / {m.max:g}</td>"
@@ -216,6 +222,8 @@ def render_feedback(nb, student_id, tests, manual, notes, auto_max, manual_max,
                        f"({html.escape(t.status)})</p>")
             if t.message:
                 verdict += _pre(redact(t.message))
+            if gid in follows:
+                verdict += f'<p class="knock-on">{html.escape(knock_on_sentence(follows[gid]))}</p>'
             parts.append(f'<div class="cell test {html.escape(t.status)}">{verdict}{body}</div>')
         else:
             parts.append(f'<div class="cell">{body}</div>')
