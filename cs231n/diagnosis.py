@@ -522,20 +522,22 @@ class Diagnosis:
             return
         what = "the loss" if key == "loss" else "the gradient dW"
         for label, value, meaning, place in FACTORS:
-            if label != skip and all(abs(c - value(*sizes(p))) <= FACTOR_TOL * abs(value(*sizes(p)))
-                   for p, c in ratios):
-                p, c = ratios[0]
-                N, D, C = sizes(p)
-                also = (" dW is the exact gradient of your loss, so the loss has the same "
-                        "factor." if consistent else "")
-                fail_plain(self.name, "factor",
-                           f"{what} is {label} times the right one on every problem tried "
-                           f"(a factor {c:.6g} with N = {N} examples, C = {C} classes, D = {D} "
-                           f"features): {meaning}.{also}",
-                           self.seen(p, f"{'loss' if key == 'loss' else 'dW'} {c:.6g} times "
-                                        "the right one."),
-                           look=self._look(place if key == "loss"
-                                           else place.replace("the loss", "dW")))
+            if label == skip or not all(
+                    abs(c - value(*sizes(p))) <= FACTOR_TOL * abs(value(*sizes(p)))
+                    for p, c in ratios):
+                continue
+            p, c = ratios[0]
+            N, D, C = sizes(p)
+            sizes_seen = "" if self.hidden else (
+                f" (a factor {c:.6g} with N = {N} examples, C = {C} classes, D = {D} features)")
+            also = (" dW is the exact gradient of your loss, so the loss has the same factor."
+                    if consistent else "")
+            fail_plain(self.name, "factor",
+                       f"{what} is {label} times the right one on every problem tried"
+                       f"{sizes_seen}: {meaning}.{also}",
+                       self.seen(p, f"{'loss' if key == 'loss' else 'dW'} {c:.6g} times "
+                                    "the right one."),
+                       look=self._look(place if key == "loss" else place.replace("the loss", "dW")))
 
     def _axes(self, key, consistent=False):
         """The loss of a minibatch is the mean of its examples' losses, and so is dW.
@@ -555,8 +557,10 @@ class Diagnosis:
                 value, np.asarray(mean).tolist(), rtol=1e-6, atol=1e-8):
             return
         what = "loss" if key == "loss" else "gradient dW"
-        seen = f"your {what} on {sum(n)} examples is not the mean of its values on the " \
-               f"first example alone and on the {n[1]} others"
+        seen = (f"your {what} on a minibatch is not the mean of its values on the first "
+                "example alone and on the others" if self.hidden else
+                f"your {what} on {sum(n)} examples is not the mean of its values on the "
+                f"first example alone and on the {n[1]} others")
         one, C = parts[0], sizes(parts[0])[2]
         alone = self._value(one, key)
         if key == "loss":
@@ -623,10 +627,11 @@ class Diagnosis:
         scaled = ""
         if c is not None and residual < FACTOR_TOL * max(1.0, abs(c)):
             scaled = f" Your dW is {c:.4g} times those finite differences."
+        most = "" if self.hidden else (f", most at W[{ix[0]}, {ix[1]}] ({dW[ix]:.6g} in dW, "
+                                       f"{numeric[ix]:.6g} by finite differences)")
         fail_plain(self.name, "grad_vs_loss",
                    "dW is not the gradient of your loss: finite differences of your loss "
-                   f"disagree with it, most at W[{ix[0]}, {ix[1]}] ({dW[ix]:.6g} in dW, "
-                   f"{numeric[ix]:.6g} by finite differences).{scaled} Check the gradient "
+                   f"disagree with it{most}.{scaled} Check the gradient "
                    "with respect to score j of example i, p_j - 1[j == y_i], and that "
                    "dW[:, j] collects it times x_i.",
                    None if self.hidden else self.seen(

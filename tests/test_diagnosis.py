@@ -6,6 +6,8 @@ instructor/checks/mistakes.py: the checks have no fingerprint for it and must
 name the factor, the axis, the power of W, the transposition or the
 disagreement between loss and gradient from the outputs alone.
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -291,10 +293,14 @@ def test_factors_and_axes_are_named_on_other_probe_sets_without_numbers(seed, N,
             (gradient_divided_twice, ("gradient",), "factor", "1/N times"),
             (normalized_over_examples, ("loss",), "axis", "axis 0"),
             (normalized_over_everything, ("gradient",), "axis", "whole minibatch"),
-            (squared_loss, ("loss",), "wrong", "not in a way")]:
+            (squared_loss, ("loss",), "wrong", "not in a way"),
+            (squared_loss, ("gradient",), "grad_of_wrong_loss", "exact gradient"),
+            (halved_correct_class_gradient, ("gradient",), "grad_vs_loss", "finite diff")]:
         err = failure(loss_fn, parts, data=data)
         assert err.mistake == mistake and phrase in flat(err), str(err)
         assert "Seen on" not in str(err) and "smallest problem" not in str(err)
+        # Nothing of the hidden problems: no sizes, no numbers.
+        assert not re.search(rf"N = {N}|C = {C}|D = {D}|on {N} examples|\d\.\d", str(err)), err
 
 
 @pytest.mark.parametrize("name", ["softmax_loss_naive", "softmax_loss_vectorized"])
