@@ -51,7 +51,7 @@ def _grid(rng, shape, low, high):
 
 def loss_probes(seed=None, N=5, D=4, C=3, reg=0.25):
     """
-    The probe inputs of the loss checks, as a list of dicts (see cs231n/checks.py).
+    The probe inputs of the loss checks, as a list of dicts (see cs231n/diagnosis.py).
 
     With seed None, W and X are the shipped ones (N, D, C = 5, 4, 3); with a
     seed they are drawn, of any size (for checks that are not shipped).
