@@ -142,7 +142,12 @@ def call_student(name, doing, fn, *args, arg_names=("W", "X", "y"), **kwargs):
                            f"the TODOs of train and sample_batch in {source_file(name)} and "
                            f"of softmax_loss_vectorized in {source_file('softmax_loss')}")
             raise CheckFailed(message, mistake="not_implemented", function=name) from None
-        raise CheckFailed(f"{name} raised {kind}: {e}\nwhile {doing}.\n"
+        hint = ""
+        if kind == "ValueError" and "broadcast" in str(e):
+            hint = ("\nAn array of one value per example, shape (N,), met one of shape (N, C): "
+                    "a sum or max over axis=1 keeps its axis with keepdims=True (or index it "
+                    "with [:, None]).")
+        raise CheckFailed(f"{name} raised {kind}: {e}\nwhile {doing}.{hint}\n"
                           f"Look at: {where(name)}.", mistake="raised", function=name) from None
     for n, a in arrays.items():
         if not np.array_equal(a, before[n], equal_nan=a.dtype.kind in "fc"):

@@ -56,6 +56,17 @@ def divided_by_classes(W, X, y, reg):
     return loss / C + reg * np.sum(W * W), dW / N + 2 * reg * W
 
 
+def sum_without_keepdims(W, X, y, reg):
+    """The row sums without keepdims: (N, C) / (N,) does not broadcast."""
+    N = X.shape[0]
+    scores = X @ W
+    scores -= scores.max(axis=1, keepdims=True)
+    probs = np.exp(scores) / np.exp(scores).sum(axis=1)
+    loss = -np.log(probs[np.arange(N), y]).mean() + reg * np.sum(W * W)
+    probs[np.arange(N), y] -= 1
+    return loss, X.T @ probs / N + 2 * reg * W
+
+
 def log10_loss(W, X, y, reg):
     """np.log10 where the natural log belongs."""
     N = X.shape[0]
@@ -251,6 +262,8 @@ CASES = [
                                                           "right", "finite differences"]),
     (halved_correct_class_gradient, ("gradient",), "grad_vs_loss",
      ["not the gradient of your loss", "finite differences"]),
+    (sum_without_keepdims, ("loss",), "raised", ["ValueError", "keepdims=True",
+                                                 "shape (N,)"]),
     (squared_loss, ("loss",), "wrong", ["not in a way these checks recognise",
                                         "smallest problem", "y = [0]"]),
 ]
@@ -262,7 +275,7 @@ def test_an_unknown_mistake_is_named_by_its_structure(loss_fn, parts, mistake, p
     err = failure(loss_fn, parts)
     text = flat(err)
     assert err.mistake == mistake, str(err)
-    assert text.startswith("softmax_loss_vectorized: ") and "Look at: " in text
+    assert text.startswith("softmax_loss_vectorized") and "Look at: " in text
     for phrase in phrases:
         assert phrase in text, f"{phrase!r} not in:\n{err}"
 
