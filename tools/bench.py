@@ -5,7 +5,7 @@
     python -m tools.bench --sklearn        # also scikit-learn's LogisticRegression (minutes more)
     python -m tools.bench --quick          # small data, few repeats: a smoke test, seconds
     python -m tools.bench --only loss,sgd  # rows: loss naive sgd sweep load notebook grading dask
-                                           #       sklearn
+                                           #       report validate sklearn
     CIFAR10_DIR=/data/cifar-10-batches-py python -m tools.bench
 
 The data is what cs231n.data_utils.get_CIFAR10_data loads ($CIFAR10_DIR, or
@@ -40,7 +40,7 @@ NOTEBOOK = os.path.join(ROOT, "softmax.ipynb")
 # The notebook's single SGD run (its "sgd_run" cell).
 SGD_LR, SGD_REG = 1e-6, 1e3
 ROWS = ["loss", "naive", "sgd", "sweep", "load", "notebook", "grading", "dask", "report",
-        "sklearn"]
+        "validate", "sklearn"]
 # The grader's default memory limit for a student's kernel.
 MEMORY_LIMIT = 4 * 2 ** 30
 
@@ -452,6 +452,67 @@ def row_dask(t, handins=4, workers=2, rounds=2):
           f"{3600 * handins / times['dask'] / workers:.0f}")
 
 
+def _cpu_hogs(n):
+    """n processes that each keep a core busy (another program on a shared machine)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                             stdin=subprocess.DEVNULL) for _ in range(n)]
+
+
+def row_validate(t):
+    """11: a student's `nbgrader validate` of the solved release, run in its folder (the
+    release's settings, as the Validate button reads them), against `make run`'s notebook
+    (tools/run_notebook.py), both once while one CPU hog per core runs: the machine a
+    shared JupyterHub server is."""
+    import zipfile
+    env = dict(os.environ, CIFAR10_DIR=dataset_dir(), MPLBACKEND="Agg",
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+                "OMP_NUM_THREADS", "JUPYTER_CONFIG_PATH"):
+        env.pop(var, None)     # a student's shell: the settings decide
+    with tempfile.TemporaryDirectory(prefix="softmax-bench-validate-") as tmp:
+        dist, solved = os.path.join(tmp, "dist"), os.path.join(tmp, "solved.zip")
+        for args in (("release", "--out", dist), ("solved-handin", dist, solved)):
+            _, proc = _tool(*args)
+            if proc.returncode != 0:
+                t.add("11", f"validate: {args[0]}", "FAILED", proc.stderr.strip()[-200:])
+                return
+        folder = os.path.join(dist, "softmax")
+        with zipfile.ZipFile(solved) as z:
+            z.extractall(folder)
+        env["JUPYTER_CONFIG_DIR"] = os.path.join(tmp, "no-user-config")
+        hogs = _cpu_hogs(usable_cpus())
+        try:
+            t0 = time.perf_counter()
+            run = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "run_notebook.py"),
+                                  os.path.join(ROOT, "softmax.ipynb"), "--out",
+                                  os.path.join(tmp, "run")], capture_output=True, text=True,
+                                 env=env)
+            headless = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            val = subprocess.run([sys.executable, "-m", "nbgrader", "validate", "softmax.ipynb"],
+                                 cwd=folder, capture_output=True, text=True, env=env)
+            validate = time.perf_counter() - t0
+        finally:
+            for h in hogs:
+                h.kill()
+            for h in hogs:
+                h.wait()
+    if run.returncode != 0:
+        t.add("11", "make run's notebook under a CPU hog", "FAILED",
+              run.stderr.strip().splitlines()[-1:])
+        return
+    if "Success! Your notebook passes all the tests." not in val.stdout:
+        t.add("11", "nbgrader validate, solved release", "FAILED", val.stdout.strip()[-200:])
+        return
+    ratio = validate / headless
+    t.add("11 validate", f"nbgrader validate, solved release, {usable_cpus()} CPU hogs",
+          fmt_time(validate), f"make run's notebook {fmt_time(headless)}", ratio, "<= 2",
+          ratio <= 2)
+    tcp = "without encryption" in val.stderr + run.stderr
+    t.add("11 warn", "  \"Kernel is running over TCP without encryption\" printed",
+          "yes" if tcp else "no", "", None, "no", not tcp)
+
+
 def _all_full_marks(csv_path):
     """Whether every row of grades.csv was graded with total == max."""
     import csv
@@ -610,7 +671,7 @@ def main(argv=None):
     if unknown:
         ap.error(f"unknown rows: {', '.join(sorted(unknown))}")
     if args.quick:
-        wanted -= {"notebook", "sklearn", "grading", "dask"}
+        wanted -= {"notebook", "sklearn", "grading", "dask", "validate"}
     repeats = args.repeats or (2 if args.quick else 5)
     iters = 10 if args.quick else 1500
 
@@ -641,6 +702,8 @@ def main(argv=None):
         row_dask(t)
     if "report" in wanted:
         row_report(t, 100 if args.quick else 500, 10 if args.quick else 50)
+    if "validate" in wanted:
+        row_validate(t)
     if "sklearn" in wanted:
         row_sklearn(t, data, sweep_result)
 
