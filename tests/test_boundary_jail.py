@@ -294,7 +294,7 @@ def test_the_worker_answers_from_inside_the_jail_and_leaves_nothing(layout):
     rng = np.random.default_rng(0)
     W, X, y = 0.01 * rng.standard_normal((5, 3)), rng.standard_normal((4, 5)), np.arange(4) % 3
     with make_jail(layout, read_only=[client_mod.WORKER_PATH, client_mod.PROTOCOL_PATH]) as jail:
-        with WorkerClient(str(layout / "handin"), launcher=jail.command(),
+        with WorkerClient(str(layout / "handin"), launcher=jail.command(), python=jail.python,
                           preexec_fn=jail.preexec, env=jail.env(), timeout=120) as c:
             for reg in (0.0, 0.1):
                 loss, dW = c.function("softmax_loss_naive")(W, X, y, reg)
@@ -312,7 +312,7 @@ def test_student_code_in_the_jailed_worker_cannot_read_the_graders_files(layout)
     rng = np.random.default_rng(1)
     W, X, y = 0.01 * rng.standard_normal((5, 3)), rng.standard_normal((4, 5)), np.arange(4) % 3
     with make_jail(layout, read_only=[client_mod.WORKER_PATH, client_mod.PROTOCOL_PATH]) as jail:
-        with WorkerClient(str(layout / "handin"), launcher=jail.command(),
+        with WorkerClient(str(layout / "handin"), launcher=jail.command(), python=jail.python,
                           preexec_fn=jail.preexec, env=jail.env(), timeout=120) as c:
             with pytest.raises(FileNotFoundError) as info:
                 c.function("softmax_loss_naive")(W, X, y, 0.1)
@@ -357,7 +357,7 @@ def test_a_jailed_worker_that_hangs_is_killed_with_everything_it_started(layout)
     rng = np.random.default_rng(2)
     W, X, y = 0.01 * rng.standard_normal((5, 3)), rng.standard_normal((4, 5)), np.arange(4) % 3
     with make_jail(layout, read_only=[client_mod.WORKER_PATH, client_mod.PROTOCOL_PATH]) as jail:
-        with WorkerClient(str(layout / "handin"), launcher=jail.command(),
+        with WorkerClient(str(layout / "handin"), launcher=jail.command(), python=jail.python,
                           preexec_fn=jail.preexec, env=jail.env(), timeout=3) as c:
             with pytest.raises(client_mod.WorkerTimeout, match="softmax_loss_naive"):
                 c.function("softmax_loss_naive")(W, X, y, 0.1)

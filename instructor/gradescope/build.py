@@ -140,7 +140,7 @@ def main(args):
     """`python -m instructor gradescope` (args: see cli.py)."""
     from instructor.grade.bundle import SetupError
     out_zip = os.path.join(args.out, "autograder.zip")
-    limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory=args.memory)
+    limits = getattr(args, "limits", None) or Limits()
     try:
         names = build(out_zip, args.hidden_visibility, limits, args.python_version,
                       args.sandbox)
