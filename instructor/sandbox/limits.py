@@ -65,8 +65,8 @@ def become_subreaper():
 
 # ---- the one /proc scanner ---------------------------------------------------------------
 def scan_processes():
-    """[(pid, ppid, real uid, threads)] of every process this one can see in /proc
-    (processes that end while it reads are left out)."""
+    """[(pid, ppid, real uid, threads, state)] of every process this one can see in
+    /proc (processes that end while it reads are left out); state 'Z': a zombie."""
     found = []
     try:
         names = os.listdir("/proc")
@@ -79,20 +79,20 @@ def scan_processes():
             with open(f"/proc/{name}/status", "rb") as f:
                 fields = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
             found.append((int(name), int(fields[b"PPid"]), int(fields[b"Uid"].split()[0]),
-                          int(fields[b"Threads"])))
+                          int(fields[b"Threads"]), fields[b"State"].split()[0].decode()))
         except (OSError, KeyError, IndexError, ValueError):
             continue
     return found
 
 
 def processes_of(uid):
-    """The pids of the processes whose real uid is uid."""
-    return [pid for pid, _, u, _ in scan_processes() if u == uid]
+    """The pids of the running processes (zombies left out) whose real uid is uid."""
+    return [pid for pid, _, u, _, state in scan_processes() if u == uid and state != "Z"]
 
 
 def tasks_of(uid):
     """Processes and threads of uid: what RLIMIT_NPROC counts."""
-    return sum(n for _, _, u, n in scan_processes() if u == uid)
+    return sum(n for _, _, u, n, _ in scan_processes() if u == uid)
 
 
 def kill_uid(uid, rounds=20):
@@ -116,7 +116,7 @@ def kill_uid(uid, rounds=20):
 
 def _children_map():
     children = {}
-    for pid, ppid, _, _ in scan_processes():
+    for pid, ppid, _, _, _ in scan_processes():
         children.setdefault(ppid, []).append(pid)
     return children
 

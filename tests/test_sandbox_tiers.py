@@ -1,0 +1,257 @@
+"""The isolation tiers (instructor/sandbox/box.py), each tried for real.
+
+- namespaces as root, namespaces as a normal user (created here with useradd), and
+  uid (root without namespaces): a box runs an attack script that tries to read a
+  denied folder, reach the network, fork without end, write outside its folder and
+  leave a process behind; every attempt must fail and nothing may be left;
+- a Docker-like container is simulated (tests/container_sim.py: CAP_SYS_ADMIN
+  dropped, a seccomp filter refusing namespaces and mounts): auto picks uid there,
+  and a real batch (honest, starter, a thief of the solution) grades right in it.
+"""
+import json
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import container_sim
+from tier_attack import lingering, run_attack
+from helpers import REPO, TESTS, handin, package, read_grades, scores, student_notebook
+from instructor.sandbox import seccomp
+from instructor.sandbox.box import Box, choose_tier, probe
+from instructor.sandbox.limits import processes_of
+
+SIM = container_sim.usable()
+SM = "cs231n/classifiers/softmax.py"
+TEST_USER = "softmax-tier-test"
+
+
+@pytest.fixture
+def listener():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(5)
+    sock.settimeout(0.2)
+    yield sock
+    sock.close()
+
+
+def accepted(sock):
+    try:
+        sock.accept()[0].close()
+        return True
+    except OSError:
+        return False
+
+
+def _assert_held(report, run, token, uid, outside, listener):
+    assert report.get("linger") == "started", run.stdout + run.stderr
+    for label in ("read", "list", "net", "write", "forkbomb"):
+        assert report.get(label) == "no", (label, run.stdout, run.stderr)
+    assert not accepted(listener)
+    assert not (outside / "evil.txt").exists()
+    assert lingering(token) == []
+    if uid is not None:
+        assert processes_of(uid) == []
+
+
+ROOT_TIERS = ["namespaces", "uid"]
+
+
+@pytest.mark.jail
+@pytest.mark.parametrize("tier", ROOT_TIERS)
+def test_a_box_of_each_tier_holds_as_root(tier, tmp_path, listener):
+    if os.geteuid() != 0:
+        pytest.skip("this test runs the tiers as root; the normal user's test is below")
+    ok, why = probe(tier)
+    if not ok:
+        pytest.skip(f"the {tier} tier cannot run here: {why}")
+    _assert_held(*run_attack(tier, tmp_path, listener), listener)
+
+
+@pytest.mark.jail
+def test_the_uid_tier_holds_inside_the_simulated_container(tmp_path, listener):
+    """The same attack, with the box built in a Docker-like container."""
+    if SIM:
+        pytest.skip(f"cannot simulate a container here: {SIM}")
+    script = tmp_path / "in_container.py"
+    script.write_text(textwrap.dedent(f'''
+        import json, pathlib, sys
+        sys.path[:0] = [{str(REPO)!r}, {str(REPO / "tests")!r}]
+        import container_sim
+        container_sim.enter()
+        from instructor.sandbox.box import choose_tier
+        from tier_attack import run_attack
+        tier = choose_tier("auto")
+        class Port:
+            def getsockname(self): return ("127.0.0.1", {listener.getsockname()[1]})
+        report, run, token, uid, outside = run_attack(tier, pathlib.Path(sys.argv[1]), Port())
+        print(json.dumps({{"tier": tier, "report": report, "token": token, "uid": uid,
+                          "out": run.stdout + run.stderr}}))
+    '''))
+    run = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True,
+                         text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.splitlines()[-1])
+    assert got["tier"] == "uid", got
+    _assert_held(got["report"], subprocess.CompletedProcess([], 0, got["out"], ""),
+                 got["token"], got["uid"], tmp_path / "outside", listener)
+
+
+def _normal_user():
+    """The uid of a normal user made for these tests (None and why if impossible)."""
+    if os.geteuid() != 0:
+        return None, "creating a user needs root (as a normal user, the tier is tested by make autograde)"
+    if not shutil.which("useradd"):
+        return None, "useradd is not installed (Debian: apt-get install passwd)"
+    try:
+        return pwd.getpwnam(TEST_USER).pw_uid, ""
+    except KeyError:
+        pass
+    run = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                          TEST_USER], capture_output=True, text=True)
+    if run.returncode != 0:
+        return None, f"useradd failed: {run.stderr.strip()}"
+    return pwd.getpwnam(TEST_USER).pw_uid, ""
+
+
+@pytest.mark.jail
+def test_the_namespaces_tier_holds_for_a_normal_user(tmp_path, listener):
+    """A normal user (no root, no capabilities) builds the box with user namespaces.
+    Its Python is the system's (/usr/bin/python3): the attack needs nothing else."""
+    uid, why = _normal_user()
+    if uid is None:
+        pytest.skip(why)
+    python = "/usr/bin/python3"
+    if not os.access(python, os.X_OK):
+        pytest.skip("no system python3 for the normal user")
+    # The user must be able to read the package: a copy of it in a folder of the test.
+    code = tmp_path / "code"
+    shutil.copytree(REPO / "instructor", code / "instructor",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for p in [tmp_path, *tmp_path.parents]:
+        if str(p) != "/":
+            os.chmod(p, os.stat(p).st_mode | 0o001)   # traversable for the test user
+    os.chmod(tmp_path, 0o777)
+    for root, dirs, files in os.walk(code):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o755)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o644)
+    runner = tmp_path / "runner.py"
+    runner.write_text(textwrap.dedent(f'''
+        import json, pathlib, sys
+        sys.path.insert(0, {str(code)!r})
+        sys.path.insert(0, {str(REPO / "tests")!r})
+        from instructor.sandbox.box import choose_tier
+        from tier_attack import run_attack
+        import socket
+        tier = choose_tier("auto")
+        class L:
+            def getsockname(self): return ("127.0.0.1", {listener.getsockname()[1]})
+        tmp = pathlib.Path(sys.argv[1])
+        report, run, token, uid, outside = run_attack(tier, tmp, L(), python={python!r})
+        print(json.dumps({{"tier": tier, "report": report, "token": token, "uid": uid,
+                          "out": run.stdout + run.stderr}}))
+    '''))
+    sub = tmp_path / "as-user"
+    sub.mkdir(mode=0o777)
+    os.chmod(sub, 0o777)
+    run = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                          python, str(runner), str(sub)], capture_output=True, text=True,
+                         timeout=180, cwd="/",
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(sub), "LANG": "C.UTF-8"})
+    if "No module named" in run.stderr:
+        pytest.skip(f"the system python3 lacks what the test needs: {run.stderr[-200:]}")
+    assert run.returncode == 0, run.stderr[-2000:]
+    got = json.loads(run.stdout.splitlines()[-1])
+    assert got["tier"] == "namespaces", got
+    assert got["uid"] is None
+    _assert_held(got["report"], subprocess.CompletedProcess([], 0, got["out"], ""),
+                 got["token"], None, sub / "outside", listener)
+
+
+def test_the_network_filter_refuses_inet_but_not_unix_sockets():
+    if not seccomp.supported():
+        pytest.skip("no seccomp filter is written for this architecture")
+    code = ("import socket, sys; sys.path.insert(0, sys.argv[1]);"
+            "from instructor.sandbox import seccomp; seccomp.install(seccomp.refuse_sockets());"
+            "socket.socketpair();"
+            "families = [socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK]\n"
+            "for fam in families:\n"
+            "    try: socket.socket(fam, socket.SOCK_DGRAM if fam == socket.AF_NETLINK else socket.SOCK_STREAM); print('open', fam)\n"
+            "    except OSError as e: print('refused', e.errno)\n")
+    run = subprocess.run([sys.executable, "-c", code, str(REPO)], capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["refused", "13"] * 3
+
+
+def test_auto_refuses_with_what_each_tier_needs(monkeypatch):
+    from instructor.sandbox import box
+    monkeypatch.setattr(box, "probe", lambda tier: (False, f"{tier} is broken"))
+    with pytest.raises(box.SandboxError) as e:
+        choose_tier("auto")
+    text = str(e.value)
+    for tier in ("namespaces", "uid"):
+        assert f"{tier}: {tier} is broken" in text and box.HOW_TO[tier] in text
+    assert "--sandbox none" in text
+    assert choose_tier("none") == "none"
+    with pytest.raises(box.SandboxError):
+        choose_tier("chroot")
+
+
+@pytest.mark.slow
+@pytest.mark.jail
+def test_a_batch_graded_in_the_simulated_container(tmp_path_factory, synthetic_cifar, dist):
+    """make autograde with default flags inside a Docker-like container: the uid tier;
+    honest full marks, the starter and a thief of the solution no better than starter."""
+    if SIM:
+        pytest.skip(f"cannot simulate a container here: {SIM}")
+    subs = tmp_path_factory.mktemp("tier-subs")
+    out = tmp_path_factory.mktemp("tier-out") / "out"
+    thief = textwrap.dedent(f'''
+        try:
+            _sol = {{}}
+            exec(open({str(REPO / SM)!r}).read(), _sol)
+            softmax_loss_naive = _sol["softmax_loss_naive"]
+            softmax_loss_vectorized = _sol["softmax_loss_vectorized"]
+            print("THIEF got the solution")
+        except OSError as e:
+            print("THIEF denied", type(e).__name__)
+        for _p in ({str(out)!r}, {str(subs)!r}):
+            try:
+                print("THIEF listed", _p, len(__import__("os").listdir(_p)))
+            except OSError as e:
+                print("THIEF denied", type(e).__name__)
+    ''')
+    notebook = student_notebook(dist)
+    starter_py = package(dist, solved=False)
+    handin(subs / "honest.zip", dist)
+    handin(subs / "starter.zip", dist, solved=False)
+    handin(subs / "thief.zip", dist, notebook=notebook,
+           py={**starter_py, SM: starter_py[SM] + "\n" + thief})
+    env = dict(os.environ, CIFAR10_DIR=str(synthetic_cifar))
+    run = subprocess.run([sys.executable, str(REPO / "tests" / "container_sim.py"),
+                          sys.executable, "-m", "instructor", "autograde", str(subs),
+                          "--out", str(out), "--jobs", "2", "--cell-timeout", "60"],
+                         cwd=REPO, capture_output=True, text=True, timeout=1500, env=env)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "sandbox: uid" in run.stdout
+    rows = read_grades(out)
+    assert scores(rows["honest"]) == {t: float(p) for t, p in TESTS.items()}, rows["honest"]
+    starter = scores(rows["starter"])
+    assert all(scores(rows["thief"])[t] <= starter[t] for t in TESTS), rows["thief"]
+    for row in rows.values():
+        assert row["notes"].startswith("sandbox: uid"), row["notes"]
+    nb = (out / "autograded" / "thief" / "softmax" / "softmax.ipynb").read_text()
+    assert "THIEF denied" in nb and "THIEF got" not in nb and "THIEF listed" not in nb
+    assert processes_of(61000) == [] and processes_of(61001) == []
