@@ -59,8 +59,16 @@ def _assert_held(report, run, token, uid, outside, listener):
     assert not accepted(listener)
     assert not (outside / "evil.txt").exists()
     assert lingering(token) == []
-    if uid is not None:
-        assert processes_of(uid) == []
+    if uid is not None:   # the fork bomb's sleepers too (only ours run `sleep 600`)
+        assert [pid for pid in processes_of(uid) if cmdline(pid)[:2] == [b"sleep", b"600"]] == []
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
 
 
 ROOT_TIERS = ["namespaces", "uid"]
@@ -185,9 +193,10 @@ def test_the_network_filter_refuses_inet_but_not_unix_sockets():
     code = ("import socket, sys; sys.path.insert(0, sys.argv[1]);"
             "from instructor.sandbox import seccomp; seccomp.install(seccomp.refuse_sockets());"
             "socket.socketpair();"
-            "families = [socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK]\n"
+            "socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM);"
+            "families = [socket.AF_INET, socket.AF_INET6, socket.AF_PACKET]\n"
             "for fam in families:\n"
-            "    try: socket.socket(fam, socket.SOCK_DGRAM if fam == socket.AF_NETLINK else socket.SOCK_STREAM); print('open', fam)\n"
+            "    try: socket.socket(fam, socket.SOCK_RAW if fam == socket.AF_PACKET else socket.SOCK_STREAM); print('open', fam)\n"
             "    except OSError as e: print('refused', e.errno)\n")
     run = subprocess.run([sys.executable, "-c", code, str(REPO)], capture_output=True,
                          text=True, timeout=60)
@@ -247,11 +256,26 @@ def test_a_batch_graded_in_the_simulated_container(tmp_path_factory, synthetic_c
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "sandbox: uid" in run.stdout
     rows = read_grades(out)
-    assert scores(rows["honest"]) == {t: float(p) for t, p in TESTS.items()}, rows["honest"]
+    assert scores(rows["honest"]) == {t: float(p) for t, p in TESTS.items()}, \
+        (rows["honest"], (out / "logs" / "honest.log").read_text()[-4000:])
     starter = scores(rows["starter"])
     assert all(scores(rows["thief"])[t] <= starter[t] for t in TESTS), rows["thief"]
     for row in rows.values():
         assert row["notes"].startswith("sandbox: uid"), row["notes"]
     nb = (out / "autograded" / "thief" / "softmax" / "softmax.ipynb").read_text()
     assert "THIEF denied" in nb and "THIEF got" not in nb and "THIEF listed" not in nb
-    assert processes_of(61000) == [] and processes_of(61001) == []
+    # Nothing of its boxes runs any more (other jails on this machine may use slot uids).
+    assert lingering_in_boxes() == []
+
+
+def lingering_in_boxes():
+    """Running processes started in a uid-tier box (their argv names its folder)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"/box-" in f.read():
+                    found.append(int(pid))
+        except (OSError, ValueError):
+            pass
+    return found

@@ -19,7 +19,7 @@ SECCOMP_MODE_FILTER = 2
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_ERRNO = 0x00050000
 SECCOMP_RET_KILL_PROCESS = 0x80000000
-AF_UNIX = 1
+AF_UNIX, AF_NETLINK = 1, 16
 # Flags of clone() that make new namespaces (CLONE_NEWNS ... CLONE_NEWCGROUP, CLONE_NEWTIME).
 CLONE_NEW_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | \
     0x20000000 | 0x40000000 | 0x00000080
@@ -51,8 +51,9 @@ def _errno(code):
 
 
 def build(rules):
-    """rules: [(syscall name, test, action)], test None (always), ('ne', v): arg0 != v,
-    ('set', mask): arg0 & mask != 0; action: an errno number. -> the BPF program bytes."""
+    """rules: [(syscall name, test, action)], test None (always), ('notin', values):
+    arg0 not one of values, ('set', mask): arg0 & mask != 0; action: an errno number.
+    -> the BPF program as (code, jt, jf, k) tuples."""
     arch, numbers = _ARCHES[platform.machine()]
     prog = [(_LD_W_ABS, 0, 0, _OFF_ARCH),
             (_JEQ_K, 1, 0, arch),
@@ -69,8 +70,9 @@ def build(rules):
         kind, value = test
         # if nr matches: load arg0, test it, answer; reload nr afterwards.
         body = [(_LD_W_ABS, 0, 0, _OFF_ARG0)]
-        if kind == "ne":
-            body += [(_JEQ_K, 1, 0, value)]
+        if kind == "notin":
+            n = len(value)
+            body += [(_JEQ_K, n - i, 0, v) for i, v in enumerate(value)]
         elif kind == "set":
             body += [(_JSET_K, 0, 1, value)]
         else:
@@ -82,8 +84,9 @@ def build(rules):
 
 
 def refuse_sockets():
-    """Every socket but a Unix one (local, e.g. a kernel's ipc transport): no network."""
-    return [("socket", ("ne", AF_UNIX), errno.EACCES)]
+    """Every socket but a Unix one (local, e.g. a kernel's ipc transport) and a netlink
+    one (which lists the machine's interfaces, as ZeroMQ does): no network."""
+    return [("socket", ("notin", (AF_UNIX, AF_NETLINK)), errno.EACCES)]
 
 
 def refuse_namespaces():
