@@ -267,7 +267,7 @@ def test_solution_gets_full_marks(graded, kind):
         assert t.get("visibility") == expected, t["name"]
     if kind == "files":
         assert "inside a folder 'softmax/'" in data["output"]
-    if kind == "zip" and "sandbox: bwrap" in proc.stdout:
+    if kind == "zip" and "sandbox: none" not in proc.stdout:
         # the kernel saw none of the autograder's folders (else it would have died)
         assert "kernel died" not in data["output"]
         assert data["extra_data"]["status"] == "graded"
