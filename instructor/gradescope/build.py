@@ -150,5 +150,5 @@ def main(args):
     print(f"wrote {out_zip} ({len(names)} files; hidden tests visible to students: "
           f"{args.hidden_visibility}; Python {args.python_version})")
     print("Upload it as the autograder of a Gradescope programming assignment "
-          f"(see README.md, 'Grading on Gradescope'); give it a timeout above {args.timeout} s.")
+          f"(see README.md, 'Grading on Gradescope'); give it a timeout above {limits.timeout} s.")
     return 0
