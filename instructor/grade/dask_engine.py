@@ -232,8 +232,10 @@ class DaskExecutor(concurrent.futures.Executor):
         self.bad, self.problems, cpus = set(), [], {}
         for address, answer in sorted(checks.items()):
             if isinstance(answer, BaseException):
-                why = (f"cannot run the grader ({type(answer).__name__}: {answer}); start "
-                       "`dask worker` in the project's folder with PYTHONPATH set to it")
+                why = (f"cannot run the grader ({type(answer).__name__}: {answer}); install "
+                       "the project into the worker's Python (make setup, or pip install -e "
+                       "PROJECT), or start `dask worker` with PYTHONPATH set to the project's "
+                       "folder")
             else:
                 why, host, cpus[address] = answer
             if why:
@@ -251,9 +253,10 @@ class DaskExecutor(concurrent.futures.Executor):
         except Exception as e:
             raise SetupError(
                 f"the Dask scheduler at {self.address} cannot run the grader's tasks "
-                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): start "
-                "`dask scheduler` with PYTHONPATH set to the project's folder, like the "
-                "workers") from None
+                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): install "
+                "the project into the scheduler's Python (make setup, or pip install -e "
+                "PROJECT), or start `dask scheduler` with PYTHONPATH set to the project's "
+                "folder") from None
         # Kernels get the CPUs of their machine shared out among the worker threads on it.
         workers = _workers(self.client)
         per_host = {}
