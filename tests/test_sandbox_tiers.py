@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -277,3 +278,72 @@ def lingering_in_boxes():
         except (OSError, ValueError):
             pass
     return found
+
+
+@pytest.mark.slow
+@pytest.mark.jail
+def test_a_batch_graded_by_a_normal_user(synthetic_cifar, dist):
+    """A normal user (made here) grades with default flags in a checkout of its own:
+    the namespaces tier; honest full marks, a thief of the solution (in the checkout and
+    in the user's home) no better than the starter, nothing left running."""
+    uid, why = _normal_user()
+    if uid is None:
+        pytest.skip(why)
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv is not installed (Debian: apt-get install util-linux)")
+    as_user = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+    reach = subprocess.run([*as_user, sys.executable, "-c", "import nbgrader, numpy, ipykernel"],
+                           cwd="/", capture_output=True, text=True)
+    if reach.returncode != 0:
+        pytest.skip(f"this Python ({sys.executable}) is not usable by other users: "
+                    f"{reach.stderr.strip().splitlines()[-1:]}")
+    base = Path(tempfile.mkdtemp(prefix="softmax-user-"))
+    os.chmod(base, 0o755)
+    try:
+        checkout, home, subs, data = (base / n for n in ("checkout", "home", "subs", "data"))
+        listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
+                                capture_output=True, text=True, check=True).stdout.split("\n")
+        for rel in filter(None, listed):
+            if (REPO / rel).is_file() and not rel.startswith((".venv", "build/", "dist/")):
+                (checkout / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(REPO / rel, checkout / rel)
+        shutil.copytree(synthetic_cifar, data)
+        (home / "solutions").mkdir(parents=True)
+        shutil.copy(REPO / SM, home / "solutions" / "softmax.py")
+        subs.mkdir()
+        thief = textwrap.dedent(f'''
+            for _path in ({str(checkout / SM)!r}, {str(home / "solutions" / "softmax.py")!r}):
+                try:
+                    _sol = {{}}
+                    exec(open(_path).read(), _sol)
+                    softmax_loss_naive = _sol["softmax_loss_naive"]
+                    softmax_loss_vectorized = _sol["softmax_loss_vectorized"]
+                    print("THIEF got", _path)
+                except OSError as e:
+                    print("THIEF denied", type(e).__name__)
+        ''')
+        starter_py = package(dist, solved=False)
+        handin(subs / "honest.zip", dist)
+        handin(subs / "starter.zip", dist, solved=False)
+        handin(subs / "thief.zip", dist, notebook=student_notebook(dist),
+               py={**starter_py, SM: starter_py[SM] + "\n" + thief})
+        subprocess.run(["chown", "-R", f"{uid}:{uid}", str(base)], check=True)
+        env = {"PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin", "HOME": str(home),
+               "LANG": "C.UTF-8", "CIFAR10_DIR": str(data)}
+        run = subprocess.run([*as_user, sys.executable, "-m", "instructor", "autograde",
+                              str(subs), "--out", str(base / "out"), "--jobs", "2",
+                              "--cell-timeout", "60"], cwd=checkout, env=env,
+                             capture_output=True, text=True, timeout=1500)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        assert "sandbox: namespaces" in run.stdout
+        rows = read_grades(base / "out")
+        assert scores(rows["honest"]) == {t: float(p) for t, p in TESTS.items()}, rows["honest"]
+        starter = scores(rows["starter"])
+        assert all(scores(rows["thief"])[t] <= starter[t] for t in TESTS), rows["thief"]
+        nb = (base / "out" / "autograded" / "thief" / "softmax" / "softmax.ipynb").read_text()
+        assert "THIEF denied" in nb and "THIEF got" not in nb
+        assert all(os.stat(p).st_uid == uid for p in (base / "out").rglob("*"))
+        time.sleep(0.5)
+        assert [p for p in processes_of(uid) if b"ipykernel" in b" ".join(cmdline(p))] == []
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
