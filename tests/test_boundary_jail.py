@@ -17,7 +17,8 @@ import pytest
 
 from instructor.boundary import client as client_mod
 from instructor.boundary.client import StudentError, WorkerClient
-from instructor.boundary.jail import Jail, JailError, JailLimits, bwrap_available
+from instructor.boundary.jail import Jail, JailError, bwrap_available
+from instructor.grade.job import Limits
 from cs231n.classifiers.softmax import softmax_loss_naive, softmax_loss_vectorized
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -176,7 +177,7 @@ def test_no_network_not_even_the_hosts_loopback(layout):
 
 
 def test_a_fork_bomb_stops_at_the_process_limit_and_nothing_lingers(layout):
-    with make_jail(layout, limits=JailLimits(processes=64)) as jail:
+    with make_jail(layout, limits=Limits(processes=64)) as jail:
         seen = run_jailed(jail, """
             import os, json
             r, w = os.pipe()
@@ -212,7 +213,7 @@ def test_processes_that_detach_themselves_die_with_the_jail(layout):
 
 def test_total_disk_of_folder_tmp_and_shm_is_capped(layout):
     limit = 8 << 20
-    with make_jail(layout, limits=JailLimits(disk_bytes=limit)) as jail:
+    with make_jail(layout, limits=Limits(disk=limit)) as jail:
         seen = run_jailed(jail, """
             import os, json
             out = {}
@@ -238,7 +239,7 @@ def test_total_disk_of_folder_tmp_and_shm_is_capped(layout):
 def test_a_hand_in_larger_than_the_disk_limit_is_refused_clearly(layout):
     (layout / "handin" / "big.bin").write_bytes(b"\0" * (3 << 20))
     with pytest.raises(JailError, match="larger than the disk limit of 2 MB"):
-        with make_jail(layout, limits=JailLimits(disk_bytes=2 << 20)):
+        with make_jail(layout, limits=Limits(disk=2 << 20)):
             pass
 
 

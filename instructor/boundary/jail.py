@@ -13,7 +13,7 @@ What a jailed process sees (everything else is absent, not just unreadable):
   few files of /etc the dynamic loader needs, the data set folder, and the paths
   passed as read_only (e.g. the worker's two files);
 - read-write: a copy of work_dir, shown at work_dir's own path, /tmp, /dev/shm,
-  all in ONE tmpfs of limits.disk_bytes, so their total can never exceed it; and
+  all in ONE tmpfs of limits.disk bytes, so their total can never exceed it; and
   runtime_dir (for sockets shared with the grader, at the same path on both sides);
 - a new /proc and a minimal /dev; own pid, ipc, uts, net (only a loopback of its
   own) and cgroup namespaces; bwrap --die-with-parent and --new-session; when the
@@ -39,9 +39,9 @@ Two ways to build it, the same view either way:
 
 API:
 - Probe(ok, reason); bwrap_available(uid=...) -> Probe (cached per uid).
-- JailLimits(processes=64, disk_bytes=200 MiB).
 - Jail(work_dir, data_dir=None, read_only=(), deny=(), slot=0, uid_base=61000,
-  limits=JailLimits(), python=sys.executable): __enter__ prepares the folders;
+  limits=None, python=sys.executable): limits is the grader's one Limits
+  (grade/job.py; its processes and disk, default Limits()); __enter__ prepares the folders;
   command(cwd=None) -> argv prefix, the command to run follows; runtime_dir;
   preexec (for Popen): the process limit and umask 022; env(**extra) -> the
   minimal environment; uid: the student's uid (None for a normal user's jail);
@@ -52,7 +52,6 @@ API:
 """
 import collections
 import ctypes
-import dataclasses
 import errno
 import functools
 import fcntl
@@ -114,12 +113,6 @@ Probe = collections.namedtuple("Probe", "ok reason")
 Probe.__bool__ = lambda self: bool(self.ok)
 
 
-@dataclasses.dataclass(frozen=True)
-class JailLimits:
-    processes: int = 64              # processes + threads of the jail's uid
-    disk_bytes: int = 200 << 20      # total of the work folder, /tmp and /dev/shm
-
-
 def _libc():
     return ctypes.CDLL(None, use_errno=True)
 
@@ -169,7 +162,7 @@ def _processes_of(uid):
 
 class Jail:
     def __init__(self, work_dir, data_dir=None, read_only=(), deny=(), slot=0,
-                 uid_base=61000, limits=JailLimits(), python=sys.executable):
+                 uid_base=61000, limits=None, python=sys.executable):
         self.work_dir = os.path.realpath(work_dir)
         if not os.path.isdir(self.work_dir):
             raise JailError(f"work folder {work_dir} does not exist")
@@ -180,7 +173,10 @@ class Jail:
         self.uid = None if self.rootless else int(uid_base) + int(slot)
         if self.uid is not None and self.uid <= 0:
             raise JailError("the jail's uid must not be root")
-        self.limits = limits
+        if limits is None:
+            from instructor.grade.job import Limits
+            limits = Limits()
+        self.limits = limits      # .processes: of the jail's uid; .disk: work, /tmp, /dev/shm
         # The folders above it resolved (they are shown at their real place), the
         # name kept (a virtual environment's python is a link to the base one).
         self.python = os.path.join(os.path.realpath(os.path.dirname(python)),
@@ -218,7 +214,7 @@ class Jail:
                             "jail uses this slot")
         self.state_dir = tempfile.mkdtemp(prefix="jail-")
         os.chmod(self.state_dir, 0o700)
-        _mount_tmpfs(self.state_dir, self.limits.disk_bytes)
+        _mount_tmpfs(self.state_dir, self.limits.disk)
         try:
             for name in ("work", "tmp", "shm", "run"):
                 # 0755: bwrap (root without CAP_DAC_OVERRIDE) must enter it; only
@@ -256,7 +252,7 @@ class Jail:
         except OSError as e:
             if e.errno == errno.ENOSPC:
                 raise JailError(f"{src} is larger than the disk limit of "
-                                f"{self.limits.disk_bytes >> 20} MB") from None
+                                f"{self.limits.disk >> 20} MB") from None
             raise
 
     def collect(self, dest, names, max_bytes=None):
@@ -305,7 +301,7 @@ class Jail:
         # Writable places first: a read-only path under /tmp (a data set) stays visible.
         cmd += ["--proc", "/proc", "--dev", "/dev"]
         if self.rootless:
-            cmd += ["--size", str(int(self.limits.disk_bytes)), "--perms", "1777",
+            cmd += ["--size", str(int(self.limits.disk)), "--perms", "1777",
                     "--tmpfs", "/tmp"]
         else:
             cmd += ["--bind", os.path.join(self.state_dir, "shm"), "/dev/shm",
@@ -388,7 +384,8 @@ def bwrap_available(uid=61999):
     with lock, tempfile.TemporaryDirectory() as work:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            with Jail(work, uid_base=uid, limits=JailLimits(disk_bytes=1 << 20)) as jail:
+            from instructor.grade.job import Limits
+            with Jail(work, uid_base=uid, limits=Limits(disk=1 << 20)) as jail:
                 run = subprocess.run(jail.command() + [jail.python, "-I", "-S", "-c",
                                                        "import os; print(os.getuid())"],
                                      env=jail.env(), preexec_fn=jail.preexec, close_fds=True,

@@ -114,7 +114,7 @@ def worker_box(job, bundle, folder):
 def client_args(box):
     """What WorkerClient needs to start its worker in box."""
     return {"launcher": box.command(), "preexec_fn": box.preexec, "python": box.python,
-            "env": box.env() if box.tier != "none" else None}
+            "env": box.env()}
 
 
 # ---- nbgrader's own scores: never taken from the kernel's outputs ----------------------------

@@ -194,15 +194,13 @@ class Box:
         return False
 
     def _enter_namespaces(self):
-        from instructor.boundary.jail import Jail, JailError, JailLimits
+        from instructor.boundary.jail import Jail, JailError
         from instructor.sandbox.slots import jail_slot
         slot = self._stack.enter_context(jail_slot()) if os.geteuid() == 0 else 0
         try:
             self.jail = self._stack.enter_context(Jail(
                 self.source, data_dir=self.data_dir, read_only=self.read_only, deny=self.deny,
-                slot=slot, python=self.python,
-                limits=JailLimits(processes=self.limits.processes,
-                                  disk_bytes=self.limits.disk)))
+                slot=slot, python=self.python, limits=self.limits))
         except JailError as e:
             raise SandboxError(str(e)) from None
         self.uid, self.state_dir = self.jail.uid, self.jail.state_dir
