@@ -44,11 +44,11 @@ KERNEL_NAME = "softmax-grader"
 # The folder holding the instructor package (the checkout, or site-packages when installed).
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KERNEL_OUTPUT_KEPT = 64 << 10     # bytes of the kernel's own stdout/stderr kept for the log
-STATE_NOTE = "jail-state"         # in the worker's folder: where its jail's tmpfs is mounted
+STATE_NOTE = "jail-state"         # in the worker's folder: its box's folders on the host
 
 
 def release_leftovers(work):
-    """Unmount and remove the tmpfs of a jail whose worker was killed before it could
+    """Unmount and remove the folders of a box whose worker was killed before it could
     (grade_one calls this when a worker has ended, however it ended)."""
     from instructor.boundary.jail import _umount
     try:
@@ -56,8 +56,10 @@ def release_leftovers(work):
             state = f.read().strip()
     except OSError:
         return
-    if state and os.path.basename(state).startswith("jail-") and os.path.isdir(state):
-        _umount(state)
+    name = os.path.basename(state)
+    if state and name.startswith(("jail-", "box-")) and os.path.isdir(state):
+        if name.startswith("jail-"):
+            _umount(state)
         shutil.rmtree(state, ignore_errors=True)
 
 
@@ -87,9 +89,10 @@ class KernelRoom:
                 self.job.options.sandbox, self.notebook_dir, self.job.limits,
                 data_dir=self.bundle.data_dir, deny=self.bundle.hide))
             self.runtime_dir = box.runtime_dir
-            if box.mounted:
+            leftover = box.mounted or (box.state_dir if box.tier == "uid" else None)
+            if leftover:
                 with open(os.path.join(self.work, STATE_NOTE), "w", encoding="utf-8") as f:
-                    f.write(box.mounted)
+                    f.write(leftover)
             # Outside every folder the box shows; with the namespaces tier as root in its
             # tmpfs: what the kernel writes to its stdout counts against the disk limit.
             self.output_log = os.path.join(box.state_dir, "kernel-output.log")
