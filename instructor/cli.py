@@ -16,7 +16,12 @@ import re
 import sys
 
 from instructor.grade.job import add_limit_options, limits_from_args
-from instructor.sandbox.box import CHOICES as SANDBOX_CHOICES
+from instructor.sandbox.box import ALIASES as SANDBOX_ALIASES, CHOICES as SANDBOX_CHOICES
+
+
+def _tier(text):
+    """--sandbox's value; older names (bwrap) still accepted."""
+    return SANDBOX_ALIASES.get(text, text)
 
 
 def _release(args):
@@ -110,7 +115,7 @@ def parser():
     p.add_argument("--regrade", action="store_true", help="grade again hand-ins graded before")
     p.add_argument("--roster", help="CSV of students (default: SUBMISSIONS/roster.csv if present)")
     add_limit_options(p)
-    p.add_argument("--sandbox", choices=SANDBOX_CHOICES, default="auto",
+    p.add_argument("--sandbox", choices=SANDBOX_CHOICES, default="auto", type=_tier,
                    help="how student code is isolated: auto (default) takes the strongest "
                         "tier that runs here and stops with what each needs if none does; "
                         "namespaces: bubblewrap with its own namespaces (root or a normal "

@@ -369,6 +369,7 @@ def main(args):
         # A trial box of each tier, strongest first: stops here if none works. On a
         # Dask cluster each worker checks that it can run the same tier too.
         sandbox = choose_sandbox(args.sandbox)
+        args.sandbox = sandbox      # what the executor (and every Dask worker) uses
         if sandbox == "none":
             print(f"autograde: WARNING: {BARE_NOTE}", file=sys.stderr, flush=True)
         os.makedirs(out, exist_ok=True)
