@@ -347,3 +347,44 @@ def test_a_batch_graded_by_a_normal_user(synthetic_cifar, dist):
         assert [p for p in processes_of(uid) if b"ipykernel" in b" ".join(cmdline(p))] == []
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="needs root and setpriv to look as another user")
+def test_sealing_leaves_only_the_way_to_what_is_allowed(tmp_path):
+    from instructor.sandbox.box import seal
+    top = Path(tempfile.mkdtemp(prefix="softmax-seal-"))
+    try:
+        os.chmod(top, 0o755)
+        deny = top / "checkout"
+        for rel, text in {"solution.py": "answer", "sub/allowed/ok.txt": "fine",
+                          "sub/hidden.txt": "secret", "other/x.txt": "secret"}.items():
+            (deny / rel).parent.mkdir(parents=True, exist_ok=True)
+            (deny / rel).write_text(text)
+        for p in [deny, *deny.rglob("*")]:
+            os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        allowed = deny / "sub" / "allowed"
+        for _ in range(2):       # sealing again (another box) changes nothing
+            seal([str(deny)], [str(allowed)])
+            probe = ("import os, sys\n"
+                     "for p in sys.argv[1:]:\n"
+                     "    try:\n"
+                     "        print(p, 'read' if os.path.isfile(p) and open(p).read() else sorted(os.listdir(p)))\n"
+                     "    except OSError:\n"
+                     "        print(p, 'denied')\n")
+            paths = [deny / "solution.py", deny / "sub" / "hidden.txt", deny / "other" / "x.txt",
+                     deny / "other", deny, deny / "sub", allowed / "ok.txt"]
+            run = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                  "/usr/bin/python3", "-c", probe, *map(str, paths)],
+                                 capture_output=True, text=True, check=True)
+            seen = dict(line.split(" ", 1) for line in run.stdout.splitlines())
+            assert seen[str(deny / "solution.py")] == "denied"
+            assert seen[str(deny / "sub" / "hidden.txt")] == "denied"
+            assert seen[str(deny / "other" / "x.txt")] == "denied"
+            assert seen[str(deny / "other")] == "denied"
+            assert seen[str(allowed / "ok.txt")] == "read"
+            # The way there: names only.
+            assert seen[str(deny)] == str(["other", "solution.py", "sub"])
+        assert (deny / "solution.py").read_text() == "answer"     # the owner still reads it
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

@@ -108,7 +108,8 @@ def worker_box(job, bundle, folder):
     from instructor.sandbox.box import Box
     return Box(job.options.sandbox, folder, job.limits,
                read_only=[client_mod.WORKER_PATH, client_mod.PROTOCOL_PATH],
-               deny=[REPO_ROOT] + list(bundle.hide))
+               deny=[REPO_ROOT] + list(bundle.hide),
+               reachable=[bundle.data_dir])   # the kernels' beside it (uid tier only)
 
 
 def client_args(box):

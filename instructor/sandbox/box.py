@@ -9,7 +9,9 @@ kernel (sandbox/kernel.py) and the trusted worker (grade/trusted.py).
 A box is described once: its tier, the folder the code works in (copied in;
 box.folder is where the boxed process sees it), the limits (job.Limits:
 processes, disk, memory, max_file_write), what it may see (read_only, data_dir,
-the interpreter) and what it must not (deny). The tiers, strongest first:
+the interpreter) and what it must not (deny); reachable: what the uid tier keeps
+reachable besides (what boxes of other kinds running at the same time need, so
+that every box seals the folders alike). The tiers, strongest first:
 
 - namespaces: bubblewrap (boundary/jail.py), for root and for normal users (user
   namespaces): an allow-list view of the file system, private mount, pid, ipc,
@@ -154,7 +156,7 @@ HOW_TO = {
 # ---- the box --------------------------------------------------------------------------------
 class Box:
     def __init__(self, tier, folder, limits, read_only=(), deny=(), data_dir=None,
-                 python=sys.executable):
+                 python=sys.executable, reachable=()):
         tier = ALIASES.get(tier, tier)
         if tier not in TIERS:
             raise SandboxError(f"unknown sandbox tier {tier!r}")
@@ -167,6 +169,9 @@ class Box:
         self.read_only = [os.path.realpath(p) for p in read_only]
         self.deny = [os.path.realpath(p) for p in deny]
         self.data_dir = os.path.realpath(data_dir) if data_dir else None
+        # uid tier: also kept reachable (never shown by namespaces), so that boxes for
+        # other purposes running side by side seal the same folders alike.
+        self.reachable = [os.path.realpath(p) for p in reachable if p]
         self.jail = None
         self.uid = None
         self.state_dir = None
@@ -217,7 +222,7 @@ class Box:
         self.uid = uid = UID_BASE + slot
         if processes_of(uid):
             raise SandboxError(f"uid {uid} already runs processes: another box uses this slot")
-        allowed = python_paths(self.python) + self.read_only + [DROP] + \
+        allowed = python_paths(self.python) + self.read_only + self.reachable + \
             ([self.data_dir] if self.data_dir else [])
         seal(self.deny, allowed)
         self.state_dir = tempfile.mkdtemp(prefix="box-")
