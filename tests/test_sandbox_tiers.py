@@ -10,6 +10,7 @@
 """
 import json
 import os
+import re
 import pwd
 import secrets
 import shutil
@@ -221,11 +222,17 @@ def test_auto_refuses_with_what_each_tier_needs(monkeypatch):
 @pytest.mark.jail
 def test_a_batch_graded_in_the_simulated_container(tmp_path_factory, synthetic_cifar, dist):
     """make autograde with default flags inside a Docker-like container: the uid tier;
-    honest full marks, the starter and a thief of the solution no better than starter."""
+    honest full marks; the starter, a thief of the solution (that also writes outside
+    its folder), a fork bomb, a lingering process, the network and named pipes no
+    better than the starter, with nothing written outside OUT and nothing left running.
+    (No disk filler: this tier bounds each file, not the total; see the README.)"""
+    from test_sandbox_hostile import FORKBOMB, LINGER, NETWORK, PIPE, Listener
     if SIM:
         pytest.skip(f"cannot simulate a container here: {SIM}")
     subs = tmp_path_factory.mktemp("tier-subs")
     out = tmp_path_factory.mktemp("tier-out") / "out"
+    token = secrets.token_hex(8)
+    outside = [str(out / "grades.csv"), f"/tmp/outside-{token}", str(REPO / f"outside-{token}")]
     thief = textwrap.dedent(f'''
         try:
             _sol = {{}}
@@ -240,29 +247,57 @@ def test_a_batch_graded_in_the_simulated_container(tmp_path_factory, synthetic_c
                 print("THIEF listed", _p, len(__import__("os").listdir(_p)))
             except OSError as e:
                 print("THIEF denied", type(e).__name__)
+        for _p in {outside!r}:
+            try:
+                open(_p, "a").write("thief,17\\n")
+                print("THIEF wrote", _p)
+            except OSError as e:
+                print("THIEF could not write", type(e).__name__)
     ''')
-    notebook = student_notebook(dist)
-    starter_py = package(dist, solved=False)
-    handin(subs / "honest.zip", dist)
-    handin(subs / "starter.zip", dist, solved=False)
-    handin(subs / "thief.zip", dist, notebook=notebook,
-           py={**starter_py, SM: starter_py[SM] + "\n" + thief})
-    env = dict(os.environ, CIFAR10_DIR=str(synthetic_cifar))
-    run = subprocess.run([sys.executable, str(REPO / "tests" / "container_sim.py"),
-                          sys.executable, "-m", "instructor", "autograde", str(subs),
-                          "--out", str(out), "--jobs", "2", "--cell-timeout", "60"],
-                         cwd=REPO, capture_output=True, text=True, timeout=1500, env=env)
+    listener = Listener()
+    try:
+        notebook = student_notebook(dist)
+        starter_py = package(dist, solved=False)
+        attacks = {"thief": thief, "forkbomb": FORKBOMB, "linger": LINGER.format(token=token),
+                   "network": NETWORK.format(port=listener.port), "pipe": PIPE}
+        handin(subs / "honest.zip", dist)
+        handin(subs / "starter.zip", dist, solved=False)
+        for sid, attack in attacks.items():
+            handin(subs / f"{sid}.zip", dist, notebook=notebook,
+                   py={**starter_py, SM: starter_py[SM] + "\n" + attack})
+        env = dict(os.environ, CIFAR10_DIR=str(synthetic_cifar))
+        run = subprocess.run([sys.executable, str(REPO / "tests" / "container_sim.py"),
+                              sys.executable, "-m", "instructor", "autograde", str(subs),
+                              "--out", str(out), "--jobs", "2", "--cell-timeout", "60"],
+                             cwd=REPO, capture_output=True, text=True, timeout=1500, env=env)
+        connections = listener.connections
+    finally:
+        listener.close()
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "sandbox: uid" in run.stdout
     rows = read_grades(out)
     assert scores(rows["honest"]) == {t: float(p) for t, p in TESTS.items()}, \
         (rows["honest"], (out / "logs" / "honest.log").read_text()[-4000:])
     starter = scores(rows["starter"])
-    assert all(scores(rows["thief"])[t] <= starter[t] for t in TESTS), rows["thief"]
+    for sid in attacks:
+        assert all(scores(rows[sid])[t] <= starter[t] for t in TESTS), rows[sid]
     for row in rows.values():
         assert row["notes"].startswith("sandbox: uid"), row["notes"]
-    nb = (out / "autograded" / "thief" / "softmax" / "softmax.ipynb").read_text()
+
+    def shown(sid):
+        return (out / "autograded" / sid / "softmax" / "softmax.ipynb").read_text()
+    nb = shown("thief")
     assert "THIEF denied" in nb and "THIEF got" not in nb and "THIEF listed" not in nb
+    assert "THIEF wrote" not in nb.replace(f"THIEF wrote /tmp/outside-{token}", "")
+    assert "thief,17" not in (out / "grades.csv").read_text()
+    assert not os.path.exists(f"/tmp/outside-{token}")     # removed with its box
+    assert not (REPO / f"outside-{token}").exists()
+    bomb = re.search(r"FORKBOMB (\d+) ([A-Za-z ]+)", shown("forkbomb"))
+    assert bomb and 0 < int(bomb.group(1)) < 64, bomb
+    assert bomb.group(2) == "Resource temporarily unavailable", bomb.group(0)
+    assert "NETWORK failed" in shown("network") and connections == 0
+    assert "LINGER started" in shown("linger") and lingering(f"LINGER-{token}") == []
+    assert "PIPE made" in shown("pipe")
     # Nothing of its boxes runs any more (other jails on this machine may use slot uids).
     assert lingering_in_boxes() == []
 
