@@ -26,7 +26,7 @@ def corpus(tmp_path_factory, synthetic_cifar, dist):
     subs = tmp_path_factory.mktemp("corpus")
     names = build_all(dist, subs, synthetic_cifar)
     out = tmp_path_factory.mktemp("corpus-grading") / "out"
-    proc = run_autograde(subs, out, "--jobs", "2", "--sandbox", "bwrap",
+    proc = run_autograde(subs, out, "--jobs", "2", "--sandbox", "namespaces",
                          synthetic=synthetic_cifar, timeout=3600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = read_grades(out)
