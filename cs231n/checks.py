@@ -58,6 +58,8 @@ import warnings
 
 import numpy as np
 
+from . import contract
+
 DATA_FORMAT = 1
 DATA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "check_data.json")
 
@@ -320,30 +322,15 @@ def _describe(value):
 # ---------------------------------------------------------------- the loss
 
 def _loss_output(name, out, W, doing):
-    """Validate (loss, dW) and return it as (float, float64 array of W's shape)."""
-    if not (isinstance(out, (tuple, list)) and len(out) == 2):
-        _fail_plain(name, "output", f"it must return a tuple (loss, dW); it returned "
-                    f"{_describe(out)}, while {doing}.")
-    loss, dW = out
-    if loss is None or dW is None:
-        _fail_plain(name, "output", "it returned None for the "
-                    f"{'loss' if loss is None else 'gradient dW'}: set it in its TODO.")
-    loss_arr = np.asarray(loss)
-    if loss_arr.dtype.kind not in "iuf" or loss_arr.size != 1:
-        hint = ""
-        if loss_arr.ndim == 1:
-            hint = " Average the per-example losses into one number."
-        _fail_plain(name, "output", f"the loss must be a single number (a float); it "
-                    f"returned {_describe(loss)}.{hint}")
-    dW_arr = np.asarray(dW)
-    if dW_arr.shape != W.shape:
-        hint = " (transposed?)" if dW_arr.shape == W.T.shape and W.shape != W.T.shape else ""
-        _fail_plain(name, "output", f"dW must have the shape of W, {W.shape}; it has shape "
-                    f"{dW_arr.shape}{hint}.")
-    if dW_arr.dtype.kind != "f":
-        _fail_plain(name, "output", f"dW must hold floats; it holds {dW_arr.dtype}. Start "
-                    "from dW = np.zeros_like(W) or build it from float arrays.")
-    return float(loss_arr.reshape(())), dW_arr.astype(np.float64)
+    """Validate (loss, dW) by the task's contract (cs231n/contract.py) and return it as
+    (float, float64 array of W's shape)."""
+    try:
+        return contract.loss_and_gradient(out, W)
+    except contract.ContractError as e:
+        text = str(e)
+        if text.startswith("it must return a tuple"):
+            text += f", while {doing}."
+        _fail_plain(name, "output", text)
 
 
 def run_loss_probes(loss_fn, name, data=None):
@@ -640,10 +627,10 @@ def check_sample_batch(sample_batch, name="sample_batch", N=12, D=3, batch_size=
                  f"{y.shape}")
         out = _call(name, doing, sample_batch, X.copy(), y.copy(), batch_size, rng,
                     arg_names=("X", "y"))
-        if not (isinstance(out, (tuple, list)) and len(out) == 2):
-            _fail_plain(name, "output", "it must return a tuple (X_batch, y_batch); it "
-                        f"returned {_describe(out)}.")
-        X_batch, y_batch = out
+        try:
+            X_batch, y_batch = contract.pair(out, "(X_batch, y_batch)")
+        except contract.ContractError as e:
+            _fail_plain(name, "output", f"{e}.")
         if X_batch is None and y_batch is None:
             raise CheckFailed(f"{name} is not implemented yet: fill in its TODO in "
                               f"{CLASSIFIER_FILE} (it returns None, None).",
@@ -711,20 +698,10 @@ def _train(make_classifier, X, y, seed, **kwargs):
     clf = _call("train", "making a classifier", make_classifier, seed)
     history = _call("train", doing, clf.train, X.copy(), y.copy(), arg_names=("X", "y"),
                     verbose=False, **kwargs)
-    if history is None:
-        _fail_plain("train", "output", "it returns None: it must return loss_history, the "
-                    "list of losses of all iterations.")
-    history = np.asarray(history, dtype=object)
-    if history.shape != (kwargs["num_iters"],):
-        count = history.shape[0] if history.ndim else 0
-        _fail_plain("train", "output", f"it must return one loss per iteration "
-                    f"({kwargs['num_iters']}); it returned {count} values (shape "
-                    f"{history.shape}).")
     try:
-        history = history.astype(np.float64)
-    except (TypeError, ValueError):
-        _fail_plain("train", "output", "the loss history must hold numbers, one float per "
-                    "iteration.")
+        history = contract.loss_history(history, kwargs["num_iters"])
+    except contract.ContractError as e:
+        _fail_plain("train", "output", str(e))
     W = np.asarray(clf.W)
     C = int(np.max(y)) + 1
     if W.shape != (X.shape[1], C):

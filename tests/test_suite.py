@@ -215,7 +215,8 @@ def test_weights_that_do_not_classify_fail_sweep_and_accuracy(trusted, sweep):
 
 
 def test_a_sweep_below_the_hidden_bar_is_told_without_the_bar(trusted, sweep, monkeypatch):
-    monkeypatch.setattr(hidden, "SWEEP_BAR", 0.999)
+    real = hidden.bar
+    monkeypatch.setattr(hidden, "bar", lambda g, n: 0.999 if n == "sweep_bar" else real(g, n))
     verdict = suite.grade_cell("test_sweep", solution(trusted, sweep))
     assert not verdict.passed and "not high enough" in verdict.message
     assert "0.999" not in verdict.message

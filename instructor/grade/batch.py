@@ -51,7 +51,6 @@ and every worker must be able to run the jail (or --sandbox none).
 """
 import concurrent.futures
 import csv
-import datetime
 import fcntl
 import io
 import json
@@ -117,54 +116,16 @@ def read_roster(path):
 
 # ---- the gradebook ---------------------------------------------------------------------
 def merge_into_gradebook(out, result, cells, roster):
-    """Put one hand-in's scores (a Result) into OUT/gradebook.db (manual grades already
-    given stay)."""
-    import warnings
-    from nbgrader.api import Gradebook, MissingEntry
-    from sqlalchemy.exc import SAWarning
-    # nbgrader's add_submission triggers harmless SQLAlchemy autoflush warnings.
-    warnings.simplefilter("ignore", SAWarning)
-    sid = result.student_id
-    with Gradebook(f"sqlite:///{os.path.join(out, 'gradebook.db')}") as gb:
-        gb.update_or_create_student(sid, **roster.get(sid, {}))
-        timestamp = datetime.datetime.fromtimestamp(result.mtime,
-                                                    datetime.timezone.utc).replace(tzinfo=None)
-        try:
-            submission = gb.find_submission(ASSIGNMENT_ID, sid)
-            submission.timestamp = timestamp
-        except MissingEntry:
-            gb.add_submission(ASSIGNMENT_ID, sid, timestamp=timestamp)
-        graded = result.status in (GRADED, WITH_PROBLEMS)
-        scores = result.scores
-        answered_ids = {m.name for m in result.manual if m.answered}
-        for c in cells:
-            grade = gb.find_grade(c.grade_id, os.path.splitext(NOTEBOOK)[0], ASSIGNMENT_ID, sid)
-            if c.kind == "auto":
-                grade.auto_score = scores.get(c.grade_id, 0.0) if graded else 0.0
-                grade.needs_manual_grade = False
-            else:
-                answered = graded and c.grade_id in answered_ids
-                grade.auto_score = None if answered else 0.0
-                grade.needs_manual_grade = answered and grade.manual_score is None
-        gb.db.commit()
+    """Put one hand-in's scores (a Result) into OUT/gradebook.db (gradebook.py's rules)."""
+    from instructor.grade import gradebook
+    gradebook.merge_result(out, result, cells, roster,
+                           graded=result.status in (GRADED, WITH_PROBLEMS))
 
 
 def manual_scores(out):
     """{student: manual points given so far in the gradebook (None if some are still open)}."""
-    from nbgrader.api import Gradebook
-    scores = {}
-    with Gradebook(f"sqlite:///{os.path.join(out, 'gradebook.db')}") as gb:
-        for sub in gb.assignment_submissions(ASSIGNMENT_ID):
-            total, complete = 0.0, True
-            for nb in sub.notebooks:
-                for grade in nb.grades:
-                    if grade.cell.cell_type == "markdown":
-                        if grade.manual_score is not None:
-                            total += grade.manual_score
-                        elif grade.auto_score is None:
-                            complete = False
-            scores[sub.student.id] = total if complete else None
-    return scores
+    from instructor.grade import gradebook
+    return gradebook.manual_scores(out)
 
 
 # ---- the CSV ------------------------------------------------------------------------

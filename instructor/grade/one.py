@@ -231,9 +231,9 @@ def run_nbgrader(cls, cfg, student_id):
 
 # ---- reading the outcome ---------------------------------------------------------------
 def read_scores(course, student_id, graded_cells):
-    """([TestScore], [ManualAnswer]) from the hand-in's gradebook; graded_cells (the
-    graded notebook's cells) give each failed test its message."""
-    from nbgrader.api import Gradebook
+    """([TestScore], [ManualAnswer]) from the hand-in's gradebook (gradebook.py); graded_cells
+    (the graded notebook's cells) give each failed test its message."""
+    from instructor.grade import gradebook
     messages = {}
     for cell in graded_cells:
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
@@ -241,20 +241,7 @@ def read_scores(course, student_id, graded_cells):
         if gid and errors:
             first = str(errors[0].get("evalue", "")).splitlines()
             messages[gid] = f"{errors[0].get('ename')}: {first[0] if first else ''}"[:300]
-    tests, manual = [], []
-    with Gradebook(f"sqlite:///{os.path.join(course, 'gradebook.db')}") as gb:
-        nb = gb.find_submission_notebook(ASSIGNMENT_ID, ASSIGNMENT_ID, student_id)
-        for grade in nb.grades:
-            if grade.cell.cell_type == "markdown" or grade.needs_manual_grade:
-                # nbgrader leaves auto_score empty for an answer that was written
-                manual.append(ManualAnswer(grade.name, float(grade.max_score),
-                                           answered=grade.auto_score is None))
-            else:
-                points, top = float(grade.auto_score or 0), float(grade.max_score)
-                tests.append(TestScore(grade.name, points, top,
-                                       "passed" if points >= top else "failed",
-                                       messages.get(grade.name, "")))
-    return tests, manual
+    return gradebook.read_scores(course, student_id, messages)
 
 
 def describe_events(events, nb_cells, limits):
