@@ -261,7 +261,7 @@ def encode_value(value, arrays, name, depth=0):
     if isinstance(value, (np.generic, np.ndarray)) and len(arrays) < MAX_ITEMS:
         a = _numeric_array(value)
         if a is not None:
-            arrays[name] = np.ascontiguousarray(a)
+            arrays[name] = a if a.flags.c_contiguous else a.copy(order="C")
             return {"t": "scalar" if isinstance(value, np.generic) else "array", "a": name}
     if type(value) in (tuple, list):
         kind = type(value).__name__
