@@ -33,6 +33,9 @@ SOFTMAX_FILE = checks.SOFTMAX_FILE
 # write_hidden_pool) is used where the solution is not at hand (the Gradescope zip).
 SEED_VARIABLE = "HIDDEN_SEED"
 POOL_VARIABLE = "HIDDEN_POOL"
+# Where a grader built without the solution (the Gradescope zip) finds its pool; used
+# only when the solution is absent, so it never stands in for a recomputation.
+SHIPPED_POOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hidden_pool.json")
 
 
 def hidden(check):
@@ -66,12 +69,11 @@ def build_hidden_data(seed):
     return data
 
 
-def write_hidden_pool(path, size=64):
-    """Write `size` hidden probe sets, each from its own secret seed, as JSON: a grader
+def hidden_pool(size=32):
+    """`size` hidden probe sets, each from its own secret seed, as JSON text: a grader
     without the solution picks one at random per run (recording one run seldom helps)."""
     pool = [build_hidden_data(secrets.randbits(63)) for _ in range(size)]
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump({"pool": pool}, f, sort_keys=True)
+    return json.dumps({"pool": pool}, sort_keys=True)
 
 
 @functools.lru_cache(maxsize=None)
@@ -80,11 +82,15 @@ def _hidden_data():
     $HIDDEN_POOL, else from a secret seed drawn now (once per grading process)."""
     if os.environ.get(SEED_VARIABLE):
         return build_hidden_data(int(os.environ[SEED_VARIABLE]))
-    if os.environ.get(POOL_VARIABLE):
-        with open(os.environ[POOL_VARIABLE], encoding="utf-8") as f:
-            pool = json.load(f)["pool"]
-        return secrets.choice(pool)
-    return build_hidden_data(secrets.randbits(63))
+    pool_file = os.environ.get(POOL_VARIABLE)
+    if not pool_file:
+        try:
+            return build_hidden_data(secrets.randbits(63))
+        except ImportError:   # no solution here: only a shipped pool can serve
+            pool_file = SHIPPED_POOL
+    with open(pool_file, encoding="utf-8") as f:
+        pool = json.load(f)["pool"]
+    return secrets.choice(pool)
 
 
 def hidden_data():
