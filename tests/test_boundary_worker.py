@@ -431,3 +431,24 @@ def test_every_student_exception_type_comes_back_by_name_and_never_stops_the_gra
     assert isinstance(info.value, Exception)          # never SystemExit/KeyboardInterrupt
     if base is not None:
         assert isinstance(info.value, base)
+
+
+def test_a_spent_budget_stops_the_running_call_and_refuses_the_next(tmp_path):
+    """A call running past the hand-in's total budget is stopped as "too slow" although it
+    is well inside the per-call limit; later calls fail at once, without a worker."""
+    source = "def softmax_loss_naive(W, X, y, reg):\n    while True:\n        pass\n"
+    with WorkerClient(make_package(tmp_path, source), timeout=60, budget=1) as c:
+        with pytest.raises(client_mod.BudgetSpent, match="too slow"):
+            loss_proxy(c, "softmax_loss_naive")(*data(0), 0.0)
+        assert c.proc is None
+        with pytest.raises(client_mod.BudgetSpent, match="too slow"):
+            loss_proxy(c, "softmax_loss_vectorized")(*data(0), 0.0)
+        assert c.proc is None
+
+
+def test_list_returns_and_numpy_scalars_cross_as_they_are(tmp_path):
+    source = ("def softmax_loss_naive(W, X, y, reg):\n"
+              "    return [np.float32(2.5), np.zeros_like(W)]\n")
+    with WorkerClient(make_package(tmp_path, source)) as c:
+        out = loss_proxy(c, "softmax_loss_naive")(*data(0), 0.0)
+    assert type(out) is list and type(out[0]) is np.float32 and out[0] == 2.5

@@ -383,3 +383,59 @@ def test_junk_notebook_results_fail_clearly(trusted):
 def test_an_unknown_cell_is_a_failed_verdict(trusted, sweep):
     verdict = suite.grade_cell("test_nothing", solution(trusted, sweep))
     assert not verdict.passed and "test_nothing" in verdict.message
+
+
+def test_a_spent_time_budget_fails_the_cell_as_too_slow(trusted, sweep):
+    from instructor.boundary.client import BudgetSpent
+    subject = solution(trusted, sweep, loss_vectorized=raising(BudgetSpent("all used")))
+    verdict = suite.grade_cell("test_vectorized", subject)
+    assert not verdict.passed and "too slow" in verdict.message
+
+
+@pytest.fixture
+def fresh_hidden(monkeypatch):
+    """hidden.py's per-run problems drawn anew, and again after the test."""
+    hidden._hidden_data.cache_clear()
+    yield monkeypatch
+    hidden._hidden_data.cache_clear()
+
+
+def test_hidden_problems_differ_between_runs_unless_a_seed_is_fixed(fresh_hidden):
+    fresh_hidden.delenv(hidden.SEED_VARIABLE, raising=False)
+    first = hidden.hidden_data()
+    hidden._hidden_data.cache_clear()
+    second = hidden.hidden_data()
+    assert first["content"] != second["content"]
+    fresh_hidden.setenv(hidden.SEED_VARIABLE, "12345")
+    hidden._hidden_data.cache_clear()
+    fixed = hidden.hidden_data()
+    hidden._hidden_data.cache_clear()
+    assert hidden.hidden_data() == fixed
+
+
+@pytest.mark.parametrize("seed", [1, 2024, 987654321])
+def test_the_solution_passes_the_hidden_checks_whatever_the_seed(trusted, sweep, seed,
+                                                                  fresh_hidden):
+    fresh_hidden.setenv(hidden.SEED_VARIABLE, str(seed))
+    subject = solution(trusted, sweep)
+    for grade_id in ("test_naive_loss", "test_naive_grad", "test_vectorized", "test_sgd"):
+        verdict = suite.grade_cell(grade_id, subject)
+        assert verdict.passed, (seed, verdict.message)
+
+
+@pytest.mark.parametrize("mistake", ["loss_not_averaged", "grad_sign", "reg_grad_half",
+                                     "modifies_X"])
+def test_a_hidden_failure_names_the_mistake_and_shows_no_numbers(trusted, sweep, mistake,
+                                                                 fresh_hidden):
+    fresh_hidden.setenv(hidden.SEED_VARIABLE, "77")
+    wrong = mistakes.LOSS_MISTAKES[mistake]
+    error = None
+    try:
+        hidden.vectorized_hidden_problems(suite.subject_from_functions(loss_vectorized=wrong))
+    except checks.CheckFailed as e:
+        error = e
+    assert error is not None
+    from instructor.grade.verdicts import _hidden_message
+    message = _hidden_message(error, suite.spec())
+    assert message.startswith("softmax_loss_vectorized: ")
+    assert not re.search(r"\d\.\d|\(\d+, \d+\)", message), message
