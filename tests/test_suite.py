@@ -18,6 +18,17 @@ from instructor.checks import hidden, mistakes, suite
 
 REPO = Path(__file__).resolve().parents[1]
 GRID = [(1e-5, 1e2), (1e-5, 1e3), (2e-5, 1e2), (2e-5, 1e3)]   # short runs: a quick sweep
+SWEEP_TRAINING = {"num_iters": 60, "batch_size": 100}
+
+
+@pytest.fixture(autouse=True)
+def short_retraining(monkeypatch):
+    """The grader retrains the best setting as the sweep above trained it (short runs)."""
+    from instructor.checks import common
+    real = common.bar
+    short = {"retrain_iters": SWEEP_TRAINING["num_iters"],
+             "retrain_batch": SWEEP_TRAINING["batch_size"]}
+    monkeypatch.setattr(common, "bar", lambda g, n: short.get(n, real(g, n)))
 
 
 def auto_graded_cells():
@@ -79,8 +90,7 @@ def sweep(notebook_data):
     results, best_val, best = {}, -1.0, None
     for lr, reg in GRID:
         clf = Softmax(seed=0)
-        clf.train(d["X_train"], d["y_train"], learning_rate=lr, reg=reg, num_iters=60,
-                  batch_size=100)
+        clf.train(d["X_train"], d["y_train"], learning_rate=lr, reg=reg, **SWEEP_TRAINING)
         val = float(np.mean(clf.predict(d["X_val"]) == d["y_val"]))
         results[(lr, reg)] = (float(np.mean(clf.predict(d["X_train"]) == d["y_train"])), val)
         if val > best_val:
@@ -439,3 +449,44 @@ def test_a_hidden_failure_names_the_mistake_and_shows_no_numbers(trusted, sweep,
     message = _hidden_message(error, suite.spec())
     assert message.startswith("softmax_loss_vectorized: ")
     assert not re.search(r"\d\.\d|\(\d+, \d+\)", message), message
+
+
+@pytest.mark.parametrize("forge", ["other_weights", "scaled", "wrong_best_key"])
+def test_weights_not_from_the_students_training_earn_nothing(trusted, sweep, forge):
+    """best_softmax.W must be what the student's classifier trains with the best setting
+    of results: weights fitted elsewhere (or results naming another setting) fail."""
+    W = sweep["best_softmax"].W
+    results = dict(sweep["results"])
+    if forge == "other_weights":
+        rng = np.random.default_rng(5)
+        W = W + 0.05 * np.abs(W).mean() * rng.standard_normal(W.shape)
+    elif forge == "scaled":
+        W = 1.5 * W
+    else:   # the best validation accuracy moved to a setting that did not train best_W
+        best = max(results, key=lambda k: results[k][1])
+        other = next(k for k in results if k != best)
+        results[other] = (results[other][0], 1.0)
+
+    class Forged:
+        pass
+    Forged.W = W
+    subject = solution(trusted, dict(sweep, best_softmax=Forged, results=results))
+    for cell in ["test_sweep", "test_accuracy"]:
+        verdict = suite.grade_cell(cell, subject)
+        assert not verdict.passed, (cell, forge)
+        assert "not what your Softmax(seed=0) learns" in verdict.message or \
+            "not above" in verdict.message or "not high enough" in verdict.message
+
+
+def test_the_retraining_runs_once_per_hand_in(trusted, sweep):
+    calls = []
+
+    def counting(seed=None):
+        clf = Softmax(seed)
+        calls.append(seed)
+        return clf
+    subject = solution(trusted, sweep, make_classifier=counting)
+    calls.clear()
+    assert suite.grade_cell("test_sweep", subject).passed
+    assert suite.grade_cell("test_accuracy", subject).passed
+    assert calls == [0]

@@ -73,7 +73,11 @@ SPEC = AssignmentSpec(
              bars=(("min_settings", 4), ("visible_sweep_bar", 0.35), ("sweep_bar", 0.37),
                    # Beyond what a linear model reaches on CIFAR-10: flagged, not awarded
                    # (judged on a validation set of the official size, 1000 images).
-                   ("max_plausible_val", 0.45), ("plausible_min_rows", 1000))),
+                   ("max_plausible_val", 0.45), ("plausible_min_rows", 1000),
+                   # The notebook's training of each setting, repeated by the grader with
+                   # the student's own classifier: its W must be best_softmax.W.
+                   ("retrain_seed", 0), ("retrain_iters", 1500), ("retrain_batch", 200),
+                   ("retrain_rtol", 1e-3))),
         Cell("test_accuracy", 1, (_visible("test_accuracy_visible"),),
              bars=(("test_bar", 0.33), ("max_test_over_val", 0.08))),
     ),

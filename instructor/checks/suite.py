@@ -28,7 +28,8 @@ from instructor.assignment import spec
 from instructor.grade.verdicts import Subject, Verdict, grade_cell  # noqa: F401
 
 from . import hidden
-from .common import accuracy_of, bar, need_data, notebook_value, sample_batch_of  # noqa: F401
+from .common import (accuracy_of, bar, need_data, notebook_value,  # noqa: F401
+                     reproduced_best_W, sample_batch_of)
 
 BOUNDARY_ERRORS = ("WorkerTimeout", "WorkerCrashed")
 
@@ -37,29 +38,30 @@ BOUNDARY_ERRORS = ("WorkerTimeout", "WorkerCrashed")
 
 @dataclasses.dataclass
 class TrustedData:
-    """The validation and test sets, preprocessed exactly as the notebook's locked cells
-    do (get_CIFAR10_data(cifar10_dir=...) with its defaults): float32, the mean
-    training image subtracted, a bias column of ones. Shapes (N_val, 3073), (N_val,),
-    (N_test, 3073), (N_test,)."""
+    """The training, validation and test sets, preprocessed exactly as the notebook's
+    locked cells do (get_CIFAR10_data(cifar10_dir=...) with its defaults): float32,
+    the mean training image subtracted, a bias column of ones. Shapes (N_val, 3073),
+    (N_val,), (N_test, 3073), (N_test,), (N_train, 3073), (N_train,). The training
+    set is for retraining the sweep's best setting with the student's own code."""
     X_val: np.ndarray
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
+    X_train: np.ndarray
+    y_train: np.ndarray
 
 
 def load_trusted_data(data_dir=None):
     """
-    The grader's own validation and test sets, read from the data set folder.
+    The grader's own training, validation and test sets, read from the data set folder.
 
     The notebook calls data_utils.get_CIFAR10_data(cifar10_dir=...) with its default
-    sizes, which also builds the 49,000-row training set (about 600 MB in float32).
-    The grader needs only the validation and test rows, so this runs the same steps
-    of data_utils (the same batch reader, the same exact integer mean of the training
-    images, the same _fill for conversion, centring and bias column) but skips filling
-    the training rows: the result is identical element for element (tested), at the
-    cost of reading the six batch files once (a few seconds on CIFAR-10) with a peak
-    of about the raw batches (180 MB) plus 25 MB for the two sets. Call it once per
-    batch of hand-ins.
+    sizes. This runs the same steps of data_utils (the same batch reader, the same
+    exact integer mean of the training images, the same _fill for conversion,
+    centring and bias column) without the dev set: the result is identical element
+    for element (tested). The training set (49,000 rows, about 600 MB in float32) is
+    what the sweep's best setting is retrained on, with the student's own code. Call
+    it once per batch of hand-ins (the grader keeps it as a plain .npz).
 
     Inputs:
     - data_dir: the cifar-10-batches-py folder; None means $CIFAR10_DIR or datasets/
@@ -82,26 +84,21 @@ def load_trusted_data(data_dir=None):
     dtype = np.dtype(np.float32)
     sums = data_utils._to_hwc(data_utils._pixel_sums(train, num_training)).reshape(D)
     mean = (sums / num_training).astype(dtype)
-    # The validation rows follow the training rows: skip those without converting them.
-    rest, skip = [], num_training
-    for data, labels in train:
-        if skip >= labels.shape[0]:
-            skip -= labels.shape[0]
-            continue
-        rest.append((data[skip:], labels[skip:]))
-        skip = 0
-    del train
+    # The validation rows follow the training rows.
+    X_train = np.empty((num_training, D + 1), dtype=dtype)
+    y_train = np.empty(num_training, dtype=np.int64)
     X_val = np.empty((num_validation, D + 1), dtype=dtype)
     y_val = np.empty(num_validation, dtype=np.int64)
-    data_utils._fill(rest, [(X_val, y_val)], mean)
-    del rest
+    data_utils._fill(train, [(X_train, y_train), (X_val, y_val)], mean)
+    del train
     test = data_utils._read_batches(root, [data_utils.TEST_FILE])
     n_test_all = test[0][1].shape[0]
     num_test = 1000 if n_test_all >= 10000 else max(1, n_test_all // 10)
     X_test = np.empty((num_test, D + 1), dtype=dtype)
     y_test = np.empty(num_test, dtype=np.int64)
     data_utils._fill(test, [(X_test, y_test)], mean)
-    return TrustedData(X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test)
+    return TrustedData(X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
+                       X_train=X_train, y_train=y_train)
 
 
 # ---------------------------------------------------------------- one hand-in
@@ -209,10 +206,18 @@ def sweep_visible(subject):
 
 
 def test_accuracy_visible(subject):
-    """test_accuracy: best_softmax.W's test accuracy, recomputed here, above the bar."""
+    """test_accuracy: best_softmax.W's test accuracy, recomputed here, above the bar; the
+    weights reproduced by the student's own training; no test accuracy far above the
+    validation accuracy (flagged for the instructor, no points)."""
     data = need_data(subject)
     best_W = notebook_value(subject, "best_W", "best_softmax.W")
     accuracy = accuracy_of(best_W, data.X_test, data.y_test, "best_softmax.W")
+    test_bar = bar("test_accuracy", "test_bar")
+    if not accuracy > test_bar:
+        raise CheckFailed(f"test accuracy: best_softmax reaches {accuracy:.3f} on the test "
+                          f"set, not above {test_bar}.", mistake="test_bar",
+                          function="test accuracy")
+    reproduced_best_W(subject)
     validation = accuracy_of(best_W, data.X_val, data.y_val, "best_softmax.W")
     margin = bar("test_accuracy", "max_test_over_val")
     if accuracy > validation + margin and len(data.y_val) >= bar("test_sweep",
@@ -221,11 +226,6 @@ def test_accuracy_visible(subject):
                           f"set, far above its validation accuracy {validation:.3f}: a model "
                           "chosen on validation data does not do that; this cell is left to "
                           "the instructor to review.", mistake="implausible",
-                          function="test accuracy")
-    test_bar = bar("test_accuracy", "test_bar")
-    if not accuracy > test_bar:
-        raise CheckFailed(f"test accuracy: best_softmax reaches {accuracy:.3f} on the test "
-                          f"set, not above {test_bar}.", mistake="test_bar",
                           function="test accuracy")
 
 
