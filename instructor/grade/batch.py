@@ -3,7 +3,7 @@
     python -m instructor autograde SUBMISSIONS [--out build/grading] [options]
     make autograde SUBMISSIONS=<dir of zips> [OUT=build/grading] [AUTOGRADE_FLAGS=...]
 
-SUBMISSIONS holds one zip per student, named softmax_<student_id>.zip (what
+SUBMISSIONS holds one zip per student, named <assignment>_<student_id>.zip (what
 collectSubmission.sh writes) or <student_id>.zip, and optionally a roster
 (roster.csv there, or --roster FILE: a CSV with a column `id` or `student_id`
 and optionally first_name, last_name, email). OUT receives
@@ -13,13 +13,14 @@ and optionally first_name, last_name, email). OUT receives
     gradebook.db             nbgrader's gradebook (automatic scores; inline answers
                              marked for manual grading: start Jupyter in OUT and
                              open nbgrader's Formgrader)
-    feedback/<id>/softmax.html   the feedback page for the student
-    autograded/<id>/softmax/     the graded notebook and the package's .py files (as
+    feedback/<id>/<assignment>.html  the feedback page for the student
+    autograded/<id>/<assignment>/    the graded notebook and the package's .py files (as
                              handed in; nothing the hand-in wrote while it ran)
     results/<id>.json        what the grader found, per hand-in (a Result without its files)
     logs/<id>.log            the grading log, per hand-in
 
-The assignment bundle (grade/bundle.py) is made once per run. Each hand-in
+<assignment> is the assignment spec's id (instructor/assignment). The assignment
+bundle (grade/bundle.py) is made once per run. Each hand-in
 becomes a Job, graded by grade_one(job, bundle) (grade/one.py) in a worker
 process of its own, --jobs at a time, through a concurrent.futures executor;
 only this process writes OUT, one Result at a time, so the gradebook is never
