@@ -1,5 +1,7 @@
 # make run        set up .venv, get CIFAR-10, execute softmax.ipynb headless, print accuracies
-# make test       run the test suite (no network, no data set needed)
+# make test       the fast tier of the test suite: unit tests and one end-to-end grade
+#                 (no network, no data set needed)
+# make test-all   every test, slow batches, jail, cluster and browser tests included (CI)
 # make release    build the student release into dist/softmax/ and dist/softmax.zip
 # make autograde SUBMISSIONS=<dir of zips> [OUT=build/grading] [AUTOGRADE_FLAGS=...]
 # make gradescope the Gradescope autograder: dist/gradescope/autograder.zip [GRADESCOPE_FLAGS=...]
@@ -12,7 +14,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= build/grading
 
-.PHONY: setup data run test release autograde gradescope bench clean
+.PHONY: setup data run test test-all release autograde gradescope bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +32,10 @@ run: setup data
 	$(PY) tools/run_notebook.py softmax.ipynb --out build/run
 
 test: setup
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "not slow" $(PYTEST_FLAGS)
+
+test-all: setup
+	$(PY) -m pytest tests $(PYTEST_FLAGS)
 
 release: setup
 	$(PY) -m instructor release --out dist

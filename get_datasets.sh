@@ -87,16 +87,19 @@ print(h.hexdigest())' "$1"
     fi
 }
 
+# The other ways when the download fails: a copy on this machine, or an archive.
+OTHER_WAYS="If CIFAR-10 is already on this machine, set CIFAR10_DIR to its cifar-10-batches-py folder instead (export CIFAR10_DIR=/path/to/cifar-10-batches-py): the notebook, the grader and this script use it, and nothing is downloaded. Or download the archive yourself and run ./get_datasets.sh PATH/cifar-10-python.tar.gz"
+
 download() {  # download URL FILE
     say "Downloading $1"
     if command -v curl >/dev/null 2>&1; then
         curl -fL --progress-bar --retry 2 -o "$2" -- "$1" \
-            || die "download of $1 failed (curl). Check your internet connection and run ./get_datasets.sh again, or download the archive yourself and run ./get_datasets.sh PATH/cifar-10-python.tar.gz"
+            || die "download of $1 failed (curl). Check your internet connection and run ./get_datasets.sh again. $OTHER_WAYS"
     elif command -v wget >/dev/null 2>&1; then
         wget --progress=bar:force -O "$2" -- "$1" \
-            || die "download of $1 failed (wget). Check your internet connection and run ./get_datasets.sh again, or download the archive yourself and run ./get_datasets.sh PATH/cifar-10-python.tar.gz"
+            || die "download of $1 failed (wget). Check your internet connection and run ./get_datasets.sh again. $OTHER_WAYS"
     else
-        die "neither curl nor wget is installed. Install one of them, or download $1 yourself and run ./get_datasets.sh PATH/cifar-10-python.tar.gz"
+        die "neither curl nor wget is installed. Install one of them and run ./get_datasets.sh again. $OTHER_WAYS"
     fi
 }
 

@@ -20,7 +20,9 @@ DEFAULT_CIFAR10_DIR = os.path.join(os.path.dirname(_HERE), "datasets", "cifar-10
 TRAIN_FILES = [f"data_batch_{b}" for b in range(1, 6)]
 TEST_FILE = "test_batch"
 CLASSES = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-_FIX = "Run ./get_datasets.sh to download (or repair) it, or point CIFAR10_DIR at a complete copy."
+_FIX = ("Run ./get_datasets.sh to download (or repair) it; or, if CIFAR-10 is already on this "
+        "machine, set the environment variable CIFAR10_DIR to its cifar-10-batches-py folder "
+        "(export CIFAR10_DIR=/path/to/cifar-10-batches-py) and restart the kernel.")
 
 
 class DatasetError(RuntimeError):
@@ -145,7 +147,11 @@ def load_CIFAR10(ROOT=None):
 
 def _check_folder(root):
     if not os.path.isdir(root):
-        raise DatasetError(f"CIFAR-10 folder not found: {root}. {_FIX}")
+        if os.environ.get("CIFAR10_DIR"):
+            where = f"the folder CIFAR10_DIR names ({os.environ['CIFAR10_DIR']})"
+        else:
+            where = "the default folder (CIFAR10_DIR is not set)"
+        raise DatasetError(f"CIFAR-10 folder not found: {root}, {where}. {_FIX}")
 
 
 def _fill(batches, dest, mean=None, chunk=512):

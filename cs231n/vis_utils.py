@@ -1,4 +1,5 @@
 """Plots for the softmax notebook. Each function returns its matplotlib figure."""
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -48,6 +49,10 @@ def plot_sweep(results, ax=None):
     """
     Heatmap of validation accuracy over the learning-rate x regularization grid.
 
+    Each cell shows its accuracy in black or white, whichever stands out more
+    from the cell's colour; the best setting is framed and marked "best", and a
+    setting whose training diverged (NaN accuracy) is grey and says so.
+
     Inputs:
     - results: dict mapping (learning_rate, reg) to (train_accuracy, val_accuracy).
     """
@@ -57,18 +62,50 @@ def plot_sweep(results, ax=None):
     acc = np.full((len(lrs), len(regs)), np.nan)
     for (lr, reg), (_, val) in results.items():
         acc[lrs.index(lr), regs.index(reg)] = val
-    im = ax.imshow(acc, cmap="viridis", origin="lower", aspect="auto")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
+    im = ax.imshow(acc, cmap=cmap, origin="lower", aspect="auto")
     fig.colorbar(im, ax=ax, label="validation accuracy")
     ax.set_xticks(range(len(regs)), [f"{r:.0e}" for r in regs], rotation=45)
     ax.set_yticks(range(len(lrs)), [f"{lr:.0e}" for lr in lrs])
     ax.set_xlabel("regularization strength")
     ax.set_ylabel("learning rate")
+    best = None if np.all(np.isnan(acc)) else np.unravel_index(np.nanargmax(acc), acc.shape)
     for i in range(len(lrs)):
         for j in range(len(regs)):
-            text = "diverged" if np.isnan(acc[i, j]) else f"{acc[i, j]:.3f}"
-            ax.text(j, i, text, ha="center", va="center", color="w", fontsize=8)
+            if np.isnan(acc[i, j]):
+                text, background = "diverged", cmap.get_bad()
+            else:
+                text, background = f"{acc[i, j]:.3f}", im.cmap(im.norm(acc[i, j]))
+            if (i, j) == best:
+                text += "\nbest"
+            ax.text(j, i, text, ha="center", va="center", fontsize=10,
+                    fontweight="bold" if (i, j) == best else "normal",
+                    color=text_colour(background))
+    if best is not None:
+        i, j = best
+        ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=3,
+                                   edgecolor=text_colour(im.cmap(im.norm(acc[i, j])))))
     ax.set_title("Validation accuracy")
     return fig
+
+
+def relative_luminance(colour):
+    """The WCAG relative luminance of a colour (0 for black, 1 for white)."""
+    rgb = np.asarray(matplotlib.colors.to_rgb(colour), dtype=float)
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    return float(linear @ [0.2126, 0.7152, 0.0722])
+
+
+def contrast_ratio(colour1, colour2):
+    """The WCAG contrast ratio of two colours, from 1 (the same) to 21 (black on white)."""
+    lighter, darker = sorted([relative_luminance(colour1), relative_luminance(colour2)],
+                             reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def text_colour(background):
+    """Black or white, whichever contrasts more with the background colour."""
+    return max(("black", "white"), key=lambda c: contrast_ratio(c, background))
 
 
 def show_weight_templates(W, classes):

@@ -3,6 +3,7 @@
     python -m instructor release [--out dist]                  build the student release
     python -m instructor solved-handin DIST OUT.zip            the solution as a hand-in
     python -m instructor autograde SUBMISSIONS [--out OUT]     grade a folder of hand-ins
+    python -m instructor report OUT [--roster ROSTER.csv]      the class report of a graded OUT
     python -m instructor gradescope [--out dist/gradescope]    the Gradescope autograder zip
     python -m instructor leaks FOLDER                          search a folder for solutions
     python -m instructor strip FILE.py                         print a file's student version
@@ -48,6 +49,11 @@ def _autograde(args):
         print("autograde: error: --max-processes must be >= 16 (the kernel alone runs a dozen "
               "threads), --max-disk >= 16M, --grader-memory >= 512M", file=sys.stderr)
         return 2
+    return main(args)
+
+
+def _report(args):
+    from instructor.report.build import main
     return main(args)
 
 
@@ -146,6 +152,18 @@ def parser():
                    help="grade on the workers of this Dask scheduler instead of local processes "
                         "(default: $DASK_SCHEDULER_ADDRESS if set; --jobs is then ignored)")
     p.set_defaults(run=_autograde)
+
+    p = sub.add_parser("report", help="the class report of a graded OUT folder",
+                       description="Write OUT/report.html, OUT/class.json and OUT/canvas.csv "
+                                   "from what a grading run left in OUT (nothing is graded "
+                                   "again). make autograde writes them too.",
+                       epilog="See instructor/report/ for what each file holds.")
+    p.add_argument("out", help="the --out folder of a grading run (e.g. build/grading)")
+    p.add_argument("--roster", help="a Canvas gradebook export (or the grader's roster.csv) "
+                                    "to match canvas.csv's rows by SIS Login ID or SIS User ID")
+    p.add_argument("--column", help="header of the assignment's column in canvas.csv (default: "
+                                    "the roster's column for the assignment, else its name)")
+    p.set_defaults(run=_report)
 
     p = sub.add_parser("gradescope", help="build the Gradescope autograder (make gradescope)",
                        description="Write OUT/autograder.zip, to upload as the autograder of a "

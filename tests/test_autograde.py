@@ -58,6 +58,7 @@ def graded(tmp_path_factory, synthetic_cifar, dist):
     return out, proc, subs
 
 
+@pytest.mark.slow
 def test_csv_has_one_row_per_student(graded):
     out, proc, _ = graded
     with open(out / "grades.csv", newline="") as f:
@@ -67,6 +68,7 @@ def test_csv_has_one_row_per_student(graded):
     assert "4 hand-in(s)" in proc.stdout and "2 at a time" in proc.stdout
 
 
+@pytest.mark.slow
 def test_roster_students_without_a_handin_are_listed(graded):
     from nbgrader.api import Gradebook
     out, _, _ = graded
@@ -78,6 +80,7 @@ def test_roster_students_without_a_handin_are_listed(graded):
         assert gb.find_student("sol").first_name == "Ada"
 
 
+@pytest.mark.slow
 def test_solution_scores_full_automatic_points(graded):
     out, _, _ = graded
     row = read_grades(out)["sol"]
@@ -92,6 +95,7 @@ def test_solution_scores_full_automatic_points(graded):
         assert grades[answer] == (None, True)  # answered: waiting for a human
 
 
+@pytest.mark.slow
 def test_kernel_sees_nbgrader_execution_and_the_data_set(graded):
     out, _, _ = graded
     nb = json.loads((out / "autograded" / "sol" / "softmax" / "softmax.ipynb").read_text())
@@ -99,6 +103,7 @@ def test_kernel_sees_nbgrader_execution_and_the_data_set(graded):
     assert "ENV autograde True" in text
 
 
+@pytest.mark.slow
 def test_untouched_release_scores_zero(graded):
     out, _, _ = graded
     row = read_grades(out)["rel"]
@@ -108,6 +113,7 @@ def test_untouched_release_scores_zero(graded):
     assert grades["q1_answer"] == (0, False)  # no answer: 0, nothing to grade by hand
 
 
+@pytest.mark.slow
 def test_one_bug_loses_exactly_the_points_of_its_test(graded):
     out, _, _ = graded
     row = read_grades(out)["bug"]
@@ -125,6 +131,7 @@ def test_one_bug_loses_exactly_the_points_of_its_test(graded):
     assert (graded_dir / "gradient_check.py").read_text() == (REPO / "cs231n" / "gradient_check.py").read_text()
 
 
+@pytest.mark.slow
 def test_broken_zip_is_reported_and_the_others_are_graded(graded):
     out, _, _ = graded
     grades = read_grades(out)
@@ -136,6 +143,7 @@ def test_broken_zip_is_reported_and_the_others_are_graded(graded):
     assert all(grades[s]["status"] == "graded" for s in ["sol", "rel"])
 
 
+@pytest.mark.slow
 def test_feedback_for_everyone_without_hidden_tests(graded):
     out, _, _ = graded
     for sid in ["sol", "rel", "bug", "broken"]:
@@ -149,6 +157,7 @@ def test_feedback_for_everyone_without_hidden_tests(graded):
     assert "Notes from the grader" in page and "test_vectorized (edited)" in page
 
 
+@pytest.mark.slow
 def test_grading_again_skips_what_is_done(graded, synthetic_cifar):
     out, _, subs = graded
     before = (out / "grades.csv").read_text()
@@ -200,6 +209,7 @@ def test_one_command_lists_the_pipeline_and_each_stage_has_help(command):
             assert name in proc.stdout
 
 
+@pytest.mark.slow
 def test_batch_prints_progress_with_the_time_left(graded):
     _, proc, _ = graded
     lines = [line for line in proc.stdout.splitlines() if line.startswith("[")]

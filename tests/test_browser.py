@@ -25,6 +25,8 @@ import pytest
 import browser
 from helpers import REPO, release_dist
 
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
 REASON = browser.missing_browser()
 needs_browser = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
 

@@ -25,6 +25,8 @@ from instructor.grade.dask_engine import (WorkerSetupError, code_fingerprint,  #
                                           grade_on_worker)
 from instructor.grade.job import Bundle, Job  # noqa: E402
 
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+
 BUG_LOSES = "test_vectorized"      # the regularization gradient off by 2x
 
 

@@ -107,10 +107,18 @@ def test_environment_variable_selects_the_folder(small, monkeypatch):
 
 def test_missing_folder_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.delenv("CIFAR10_DIR", raising=False)
-    with pytest.raises(DatasetError, match="get_datasets.sh"):
+    with pytest.raises(DatasetError, match="get_datasets.sh.*set the environment variable "
+                                           "CIFAR10_DIR to its cifar-10-batches-py folder"):
         get_CIFAR10_data(cifar10_dir=tmp_path / "nope")
-    with pytest.raises(DatasetError, match="get_datasets.sh"):
+    with pytest.raises(DatasetError, match="CIFAR10_DIR is not set.*get_datasets.sh"):
         load_CIFAR10(tmp_path / "nope")
+
+
+def test_missing_folder_named_by_cifar10_dir_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("CIFAR10_DIR", str(tmp_path / "elsewhere"))
+    with pytest.raises(DatasetError) as e:
+        get_CIFAR10_data()
+    assert f"the folder CIFAR10_DIR names ({tmp_path / 'elsewhere'})" in str(e.value)
 
 
 def copy_of(small, tmp_path):

@@ -320,6 +320,7 @@ def test_failed_download_fails(tmp_path):
     assert r.returncode != 0
     assert "download of" in r.stderr and "failed" in r.stderr
     assert "get_datasets.sh PATH" in r.stderr  # says how to go on without the network
+    assert "set CIFAR10_DIR to its cifar-10-batches-py folder" in r.stderr   # or with a copy
     assert not target.exists()
     assert leftovers(target.parent) == []
 
@@ -347,6 +348,7 @@ def test_no_downloader_says_what_to_do(tmp_path):
                  "PATH": _path_without(tmp_path, {"curl", "wget"})})
     assert r.returncode != 0
     assert "neither curl nor wget" in r.stderr
+    assert "CIFAR10_DIR" in r.stderr and "get_datasets.sh PATH" in r.stderr
     assert not target.exists() and leftovers(target.parent) == []
 
 

@@ -252,6 +252,7 @@ def graded(autograder_zip, synthetic_cifar, dist, tmp_path_factory):
     return get
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["files", "zip"])
 def test_solution_gets_full_marks(graded, kind):
     proc, data = graded(kind)
@@ -280,6 +281,7 @@ def test_make_gradescope_runs_the_command():
     assert "python -m instructor gradescope --out dist/gradescope" in proc.stdout
 
 
+@pytest.mark.slow
 def test_a_bug_loses_its_test(graded):
     proc, data = graded("bug")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -308,6 +310,7 @@ BROKEN = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(BROKEN))
 def test_broken_upload_gets_0_and_a_message(autograder_zip, synthetic_cifar, tmp_path, kind):
     files, message = BROKEN[kind]
@@ -329,6 +332,7 @@ def test_broken_upload_gets_0_and_a_message(autograder_zip, synthetic_cifar, tmp
     assert "sandbox:" in proc.stdout   # no notebook ran, but the grader got that far
 
 
+@pytest.mark.slow
 def test_grader_side_failures_are_reported_as_such(autograder_zip, tmp_path, dist):
     root = gradescope_root(tmp_path, autograder_zip)
     write_files(root / "submission", solved_files(dist))

@@ -27,6 +27,8 @@ from instructor.sandbox.policy import BARE_NOTE
 from helpers import (REPO, TESTS, assert_no_hidden_tests, cell, handin, package, read_grades,
                      replace_once, run_autograde, scores, student_notebook, write_zip)
 
+pytestmark = pytest.mark.slow
+
 PREDICT = "        y_pred = np.argmax(X @ self.W, axis=1)\n"
 NAIVE_START = "    ### BEGIN SOLUTION\n    num_train, num_classes = X.shape[0], W.shape[1]\n"
 LIMITS = ["--jobs", "2", "--cell-timeout", "60", "--timeout", "600", "--memory", "3G",

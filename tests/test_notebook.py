@@ -99,6 +99,7 @@ def executed(synthetic_cifar, tmp_path_factory):
     return nb, probe
 
 
+@pytest.mark.slow
 def test_notebook_runs_top_to_bottom(executed):
     nb, _ = executed
     for cell in nb.cells:
@@ -110,6 +111,7 @@ def test_notebook_runs_top_to_bottom(executed):
                 assert out.get("name") != "stderr", "a test cell wrote to stderr"
 
 
+@pytest.mark.slow
 def test_notebook_values(executed):
     _, p = executed
     assert abs(p["naive_loss"] - 2.302585) < 0.1
@@ -122,6 +124,7 @@ def test_notebook_values(executed):
     assert p["shapes"]["X_train"] == [1960, 3073] and p["shapes"]["X_dev"] == [20, 3073]
 
 
+@pytest.mark.slow
 def test_the_solution_sweep_fills_results_and_reports_each_setting(executed):
     nb, p = executed
     sweep = next(c for c in nb.cells if c.metadata["nbgrader"]["grade_id"] == "sweep")
@@ -156,6 +159,7 @@ def test_test_cells_leave_warnings_alone_and_time_nothing(cell):
     assert not names & {"perf_counter", "time", "process_time", "monotonic", "timeit"}
 
 
+@pytest.mark.slow
 def test_notebook_plots_rendered(executed):
     nb, _ = executed
     images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.outputs

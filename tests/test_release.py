@@ -156,6 +156,7 @@ def test_release_notebook_is_locked_cleared_and_stubbed(dist):
             assert cell.source.strip() == visible
 
 
+@pytest.mark.slow
 def test_release_notebook_runs_and_each_stub_fails_in_its_cell(dist, synthetic_cifar, tmp_path):
     from nbclient import NotebookClient
     work = tmp_path / "softmax"
@@ -197,6 +198,7 @@ def test_release_notebook_runs_and_each_stub_fails_in_its_cell(dist, synthetic_c
     assert "fill in the sweep" in values["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_nbgrader_validate_works_on_the_release(dist, synthetic_cifar, tmp_path):
     work = tmp_path / "softmax"
     shutil.copytree(dist / "softmax", work)
@@ -214,6 +216,7 @@ def test_nbgrader_validate_works_on_the_release(dist, synthetic_cifar, tmp_path)
     assert proc.stdout.count("is not implemented yet") >= 4
 
 
+@pytest.mark.slow
 def test_solved_release_passes_nbgrader_validate_run_in_its_folder(dist, synthetic_cifar, tmp_path):
     """A student's check with the release's own nbgrader_config.py: the solution passes."""
     work = tmp_path / "softmax"

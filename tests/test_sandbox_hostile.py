@@ -35,7 +35,8 @@ from helpers import (REPO, TESTS, handin, package, read_grades, run_autograde, s
 from instructor.boundary.jail import bwrap_available, python_paths
 
 PROBE = bwrap_available()
-pytestmark = pytest.mark.skipif(not PROBE, reason=f"bubblewrap cannot run here: {PROBE.reason}")
+pytestmark = [pytest.mark.slow, pytest.mark.jail,
+              pytest.mark.skipif(not PROBE, reason=f"bubblewrap cannot run here: {PROBE.reason}")]
 
 SM = "cs231n/classifiers/softmax.py"
 MAX_DISK = 64 << 20

@@ -190,6 +190,7 @@ def _result(out, sid):
     return json.loads((out / "results" / f"{sid}.json").read_text())
 
 
+@pytest.mark.slow
 def test_solution_gets_full_marks_while_every_core_is_busy(trusted_batch):
     out, _ = trusted_batch
     row = read_grades(out)["sol"]
@@ -197,6 +198,7 @@ def test_solution_gets_full_marks_while_every_core_is_busy(trusted_batch):
     assert float(row["total"]) == AUTO_MAX
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sid", HOSTILE)
 def test_hostile_handin_scores_no_more_than_the_starter(trusted_batch, sid):
     out, _ = trusted_batch
@@ -210,6 +212,7 @@ def test_hostile_handin_scores_no_more_than_the_starter(trusted_batch, sid):
     assert float(grades[sid]["total"]) <= float(grades["rel"]["total"])
 
 
+@pytest.mark.slow
 def test_batch_stays_intact_next_to_hostile_handins(trusted_batch):
     out, proc = trusted_batch
     grades = read_grades(out)
@@ -218,6 +221,7 @@ def test_batch_stays_intact_next_to_hostile_handins(trusted_batch):
     assert float(grades["xss"]["total"]) == AUTO_MAX, grades["xss"]["notes"]
 
 
+@pytest.mark.slow
 def test_bug_loses_exactly_its_cell_with_the_diagnosis(trusted_batch):
     out, _ = trusted_batch
     row = read_grades(out)["bug"]
@@ -233,6 +237,7 @@ def test_bug_loses_exactly_its_cell_with_the_diagnosis(trusted_batch):
     assert html_mod.escape(message.splitlines()[0][:60]) in page
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sid", ["sol", "rel", "bug", "emit", "empty"])
 def test_csv_gradebook_and_feedback_agree(trusted_batch, sid):
     out, _ = trusted_batch
@@ -271,6 +276,7 @@ def _live_parts(text):
     return p.live
 
 
+@pytest.mark.slow
 def test_feedback_page_of_a_hostile_handin_runs_nothing(trusted_batch):
     out, _ = trusted_batch
     for sid in ["xss", "emit", "steal"]:
@@ -282,6 +288,7 @@ def test_feedback_page_of_a_hostile_handin_runs_nothing(trusted_batch):
     assert "&lt;script&gt;" in page
 
 
+@pytest.mark.slow
 def test_stored_notebook_is_inert_where_formgrader_renders_it(trusted_batch):
     from nbconvert import HTMLExporter
     import nbformat
@@ -302,6 +309,7 @@ def test_stored_notebook_is_inert_where_formgrader_renders_it(trusted_batch):
     assert live == []
 
 
+@pytest.mark.slow
 def test_no_hidden_or_stolen_text_in_feedback(trusted_batch):
     out, _ = trusted_batch
     from instructor.grade.trusted import hidden_check_lines

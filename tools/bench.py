@@ -5,7 +5,7 @@
     python -m tools.bench --sklearn        # also scikit-learn's LogisticRegression (minutes more)
     python -m tools.bench --quick          # small data, few repeats: a smoke test, seconds
     python -m tools.bench --only loss,sgd  # rows: loss naive sgd sweep load notebook grading dask
-                                           #       sklearn
+                                           #       report validate sklearn
     CIFAR10_DIR=/data/cifar-10-batches-py python -m tools.bench
 
 The data is what cs231n.data_utils.get_CIFAR10_data loads ($CIFAR10_DIR, or
@@ -39,7 +39,8 @@ from cs231n.data_utils import dataset_dir, get_CIFAR10_data  # noqa: E402
 NOTEBOOK = os.path.join(ROOT, "softmax.ipynb")
 # The notebook's single SGD run (its "sgd_run" cell).
 SGD_LR, SGD_REG = 1e-6, 1e3
-ROWS = ["loss", "naive", "sgd", "sweep", "load", "notebook", "grading", "dask", "sklearn"]
+ROWS = ["loss", "naive", "sgd", "sweep", "load", "notebook", "grading", "dask", "report",
+        "validate", "sklearn"]
 # The grader's default memory limit for a student's kernel.
 MEMORY_LIMIT = 4 * 2 ** 30
 
@@ -451,6 +452,67 @@ def row_dask(t, handins=4, workers=2, rounds=2):
           f"{3600 * handins / times['dask'] / workers:.0f}")
 
 
+def _cpu_hogs(n):
+    """n processes that each keep a core busy (another program on a shared machine)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                             stdin=subprocess.DEVNULL) for _ in range(n)]
+
+
+def row_validate(t):
+    """11: a student's `nbgrader validate` of the solved release, run in its folder (the
+    release's settings, as the Validate button reads them), against `make run`'s notebook
+    (tools/run_notebook.py), both once while one CPU hog per core runs: the machine a
+    shared JupyterHub server is."""
+    import zipfile
+    env = dict(os.environ, CIFAR10_DIR=dataset_dir(), MPLBACKEND="Agg",
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+                "OMP_NUM_THREADS", "JUPYTER_CONFIG_PATH"):
+        env.pop(var, None)     # a student's shell: the settings decide
+    with tempfile.TemporaryDirectory(prefix="softmax-bench-validate-") as tmp:
+        dist, solved = os.path.join(tmp, "dist"), os.path.join(tmp, "solved.zip")
+        for args in (("release", "--out", dist), ("solved-handin", dist, solved)):
+            _, proc = _tool(*args)
+            if proc.returncode != 0:
+                t.add("11", f"validate: {args[0]}", "FAILED", proc.stderr.strip()[-200:])
+                return
+        folder = os.path.join(dist, "softmax")
+        with zipfile.ZipFile(solved) as z:
+            z.extractall(folder)
+        env["JUPYTER_CONFIG_DIR"] = os.path.join(tmp, "no-user-config")
+        hogs = _cpu_hogs(usable_cpus())
+        try:
+            t0 = time.perf_counter()
+            run = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "run_notebook.py"),
+                                  os.path.join(ROOT, "softmax.ipynb"), "--out",
+                                  os.path.join(tmp, "run")], capture_output=True, text=True,
+                                 env=env)
+            headless = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            val = subprocess.run([sys.executable, "-m", "nbgrader", "validate", "softmax.ipynb"],
+                                 cwd=folder, capture_output=True, text=True, env=env)
+            validate = time.perf_counter() - t0
+        finally:
+            for h in hogs:
+                h.kill()
+            for h in hogs:
+                h.wait()
+    if run.returncode != 0:
+        t.add("11", "make run's notebook under a CPU hog", "FAILED",
+              run.stderr.strip().splitlines()[-1:])
+        return
+    if "Success! Your notebook passes all the tests." not in val.stdout:
+        t.add("11", "nbgrader validate, solved release", "FAILED", val.stdout.strip()[-200:])
+        return
+    ratio = validate / headless
+    t.add("11 validate", f"nbgrader validate, solved release, {usable_cpus()} CPU hogs",
+          fmt_time(validate), f"make run's notebook {fmt_time(headless)}", ratio, "<= 2",
+          ratio <= 2)
+    tcp = "without encryption" in val.stderr + run.stderr
+    t.add("11 warn", "  \"Kernel is running over TCP without encryption\" printed",
+          "yes" if tcp else "no", "", None, "no", not tcp)
+
+
 def _all_full_marks(csv_path):
     """Whether every row of grades.csv was graded with total == max."""
     import csv
@@ -458,6 +520,80 @@ def _all_full_marks(csv_path):
         rows = list(csv.DictReader(f))
     return bool(rows) and all(r["status"] == "graded" and float(r["total"]) == float(r["max"])
                               for r in rows)
+
+
+def synthetic_graded_out(folder, n, seed=0, copies=5):
+    """A graded OUT folder of n made-up hand-ins for the class report (no grading): each
+    student's softmax.py is the solution with its names changed and a block of code of
+    its own; `copies` of them are handed in twice (renamed); random tests fail with
+    random named mistakes. Returns the folder."""
+    import random
+    from cs231n.checks import MISTAKES
+    from instructor.markers import strip_solutions
+    rng = random.Random(seed)
+    rel = "cs231n/classifiers/softmax.py"
+    with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
+        source = f.read()
+    solved = re.sub(r"[ \t]*### (BEGIN|END) SOLUTION\n", "", source)
+    src = os.path.join(folder, "source", "softmax")
+    os.makedirs(os.path.join(src, "cs231n", "classifiers"))
+    shutil.copy(os.path.join(ROOT, rel), os.path.join(src, rel))
+    shutil.copy(NOTEBOOK, os.path.join(src, "softmax.ipynb"))
+    for d in ("results", "feedback"):
+        os.makedirs(os.path.join(folder, d))
+    cells = [("test_naive_loss", 3), ("test_naive_grad", 3), ("test_vectorized", 4),
+             ("test_sgd", 3), ("test_sweep", 3), ("test_accuracy", 1)]
+    names = sorted(MISTAKES)
+    code = {}
+    for i in range(n):
+        sid = f"s{i:04d}"
+        if i % (n // max(copies, 1) or 1) == 1 and i > 0 and len(code) > 0 and copies:
+            text = code[f"s{i - 1:04d}"].replace("num_train", "how_many")
+        else:
+            extra = "".join(f"    v{j} = np.sum(X[:, {rng.randrange(99)}] * {rng.randrange(1000)}) "
+                            f"+ {rng.random():.6f} * reg\n" for j in range(30))
+            text = solved.replace("    return float(loss), dW",
+                                  extra + "    return float(loss), dW", 1)
+            text = text.replace("scores", rng.choice(["scores", "s", "logits", "z"]))
+        code[sid] = text
+        path = os.path.join(folder, "autograded", sid, "softmax", rel)
+        os.makedirs(os.path.dirname(path))
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        tests = []
+        for name, points in cells:
+            wrong = rng.random() < 0.2
+            mistake = rng.choice(names)
+            tests.append({"name": name, "max": points, "points": 0 if wrong else points,
+                          "status": "failed" if wrong else "passed",
+                          "message": f"softmax_loss_naive: {MISTAKES[mistake]}\nLook at: it."
+                          if wrong else ""})
+        with open(os.path.join(folder, "results", f"{sid}.json"), "w", encoding="utf-8") as f:
+            json.dump({"student_id": sid, "handin_name": f"{sid}.zip", "status": "graded",
+                       "tests": tests, "notes": [], "seconds": 10 + rng.random() * 20}, f)
+    strip_solutions(source)   # the starter must build
+    return folder
+
+
+def row_report(t, handins=500, small=50):
+    """10: the class report (python -m instructor report OUT) of `handins` made-up graded
+    hand-ins against ten times that of `small` (linear work would make the ratio 1)."""
+    from instructor.report.build import build_report
+    times = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        # A warm-up report first: imports and matplotlib's first figure are not the report's.
+        build_report(synthetic_graded_out(os.path.join(tmp, "warm-up"), 5, seed=1))
+        for n in (small, handins):
+            out = synthetic_graded_out(os.path.join(tmp, f"out{n}"), n, seed=n)
+            start = time.perf_counter()
+            facts = build_report(out)
+            times[n] = time.perf_counter() - start
+            print(f"    report of {n}: {times[n]:.2f} s, {len(facts['similarity']['pairs'])} "
+                  "similar pair(s)", flush=True)
+    ratio = times[handins] / (times[small] * handins / small)
+    t.add(10, f"class report, {handins} hand-ins", fmt_time(times[handins]),
+          f"{handins // small} x {small} hand-ins: {fmt_time(times[small] * handins / small)}",
+          ratio, "< 30 s", times[handins] < 30)
 
 
 def row_sklearn(t, data, sweep_result):
@@ -535,7 +671,7 @@ def main(argv=None):
     if unknown:
         ap.error(f"unknown rows: {', '.join(sorted(unknown))}")
     if args.quick:
-        wanted -= {"notebook", "sklearn", "grading", "dask"}
+        wanted -= {"notebook", "sklearn", "grading", "dask", "validate"}
     repeats = args.repeats or (2 if args.quick else 5)
     iters = 10 if args.quick else 1500
 
@@ -564,6 +700,10 @@ def main(argv=None):
         row_grading(t)
     if "dask" in wanted:
         row_dask(t)
+    if "report" in wanted:
+        row_report(t, 100 if args.quick else 500, 10 if args.quick else 50)
+    if "validate" in wanted:
+        row_validate(t)
     if "sklearn" in wanted:
         row_sklearn(t, data, sweep_result)
 

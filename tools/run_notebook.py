@@ -12,6 +12,11 @@ a second BLAS thread saves a little on an idle machine, but whenever another
 process holds a core, every one of the thousands of small products waits for the
 descheduled thread, and training becomes several times slower (see
 tools/BENCHMARKS.md). The notebook itself leaves BLAS alone.
+
+The HTML needs no network: its maths is MathML made when it is written and its
+figures have alt text (instructor/feedback/offline.py). The kernel's channels
+are encrypted (CurveZMQ keys from the kernel manager) wherever pyzmq and the
+kernel support it.
 """
 import argparse
 import os
@@ -20,6 +25,7 @@ import sys
 import time
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -27,6 +33,28 @@ from nbclient.exceptions import CellExecutionError
 # What OpenBLAS, MKL, BLIS and OpenMP read for their number of threads.
 BLAS_THREAD_VARIABLES = ["OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                          "OMP_NUM_THREADS"]
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def transport_encryption():
+    """The kernel manager's CurveZMQ policy: "auto" (keys for every kernel that
+    declares support, as ipykernel does) where this pyzmq and jupyter_client have
+    it, else None (older versions: leave their default)."""
+    import zmq
+    if "transport_encryption" not in AsyncKernelManager.class_trait_names():
+        return None
+    return "auto" if zmq.has("curve") else None
+
+
+def kernel_manager():
+    """The kernel manager nbclient starts the notebook's kernel with."""
+    km = AsyncKernelManager(kernel_name="python3")
+    policy = transport_encryption()
+    if policy:
+        km.transport_encryption = policy
+    return km
 
 
 def section_times(nb):
@@ -66,7 +94,8 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.splitext(os.path.basename(args.notebook))[0]
     out_nb = os.path.join(args.out, f"{stem}.executed.ipynb")
-    client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3", record_timing=True,
+    client = NotebookClient(nb, km=kernel_manager(), timeout=args.timeout, kernel_name="python3",
+                            record_timing=True,
                             resources={"metadata": {"path": os.path.dirname(os.path.abspath(args.notebook))}})
     start = time.perf_counter()
     failed = None
@@ -77,8 +106,9 @@ def main():
     wall = time.perf_counter() - start
     nbformat.write(nb, out_nb)
 
-    from nbconvert import HTMLExporter
-    html, _ = HTMLExporter().from_notebook_node(nb)
+    sys.path.insert(0, ROOT)
+    from instructor.feedback.offline import notebook_html
+    html = notebook_html(nb)
     with open(os.path.join(args.out, f"{stem}.html"), "w", encoding="utf-8") as f:
         f.write(html)
 

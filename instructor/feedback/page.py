@@ -5,7 +5,9 @@ of the trusted verdicts (points and the diagnosis of each failed test), then the
 notebook with every test cell's verdict above it. Student content is inert:
 markdown without raw HTML or script links, outputs as escaped text and PNG
 images only (inert.py), tracebacks of test cells reduced to their message, and a
-Content-Security-Policy that forbids every script. simple_feedback() is the
+Content-Security-Policy that forbids every script. Formulas are MathML made
+when the page is built (offline.py), so they show with no script and no network;
+every figure has an alt text. simple_feedback() is the
 page for a hand-in that could not be graded; feedback_leaks() is the last check
 before a page is handed out.
 """
@@ -15,6 +17,7 @@ import re
 from nbgrader import utils as nbutils
 
 from instructor.assignment import ASSIGNMENT_ID
+from instructor.feedback.offline import MATH_CSS, markdown_with_math
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -59,7 +62,8 @@ pre { background: #f6f6f6; padding: 0.5em; overflow-x: auto; white-space: pre-wr
 pre.error { background: #fdd; } .verdict { font-weight: bold; }
 table.scores td, table.scores th { padding: 0.2em 0.8em; text-align: left; }
 .notes { background: #ffd; padding: 0.5em 1em; }
-"""
+.knock-on { font-style: italic; }
+""" + MATH_CSS
 
 
 def _markdown_html(text):
@@ -74,9 +78,9 @@ def _pre(text, cls=""):
     return f"<pre{attr}>{html.escape(_ANSI.sub('', text))}</pre>"
 
 
-def _outputs_html(outputs, test_cell, redact=lambda text: text):
+def _outputs_html(outputs, test_cell, redact=lambda text: text, describe=lambda: "a plot"):
     """Outputs that make_inert() kept: text (through redact, then escaped), PNGs as
-    data: images."""
+    data: images with describe() as their alt text."""
     from instructor.feedback.inert import inert_output, valid_png
     parts = []
     for raw in outputs:
@@ -95,7 +99,8 @@ def _outputs_html(outputs, test_cell, redact=lambda text: text):
             data = out["data"]
             if valid_png(data.get("image/png")):
                 png = "".join(data["image/png"].split())
-                parts.append(f'<img alt="a plot" src="data:image/png;base64,{png}">')
+                parts.append(f'<img alt="{html.escape(describe())}" '
+                             f'src="data:image/png;base64,{png}">')
             elif "text/plain" in data:
                 parts.append(_pre(redact(data["text/plain"])))
     return "".join(parts)
@@ -126,9 +131,14 @@ def render_feedback(nb, student_id, tests, manual, notes, auto_max, manual_max,
 
     by_id = {t.name: t for t in tests}
     total = sum(t.points for t in tests)
+    # A failure that an earlier failed test explains says so (the assignment's dependencies).
+    from instructor.report.knock_on import knock_on, knock_on_sentence
+    follows = knock_on(t.name for t in tests if t.points < t.max)
     rows = "".join(
         f"<tr><td>{html.escape(t.name)}</td><td>{t.points:g} / {t.max:g}</td>"
-        f"<td>{html.escape(t.status)}</td><td>{html.escape(redact(t.message))}</td></tr>"
+        f"<td>{html.escape(t.status)}</td><td>{html.escape(redact(t.message))}"
+        + (f'<p class="knock-on">{html.escape(knock_on_sentence(follows[t.name]))}</p>'
+           if t.name in follows else "") + "</td></tr>"
         for t in tests)
     rows += "".join(
         f"<tr><td>{html.escape(m.name)}</td><td>(by hand) / {m.max:g}</td>"
@@ -141,15 +151,24 @@ def render_feedback(nb, student_id, tests, manual, notes, auto_max, manual_max,
         parts.append(f'<div class="notes"><strong>Notes from the grader</strong><ul>{items}</ul></div>')
     parts.append('<table class="scores"><tr><th>test</th><th>points</th><th>status</th>'
                  f"<th>why</th></tr>{rows}</table>")
-    for cell in nb.get("cells", []):
+    figures = 0
+
+    def describe(index):
+        nonlocal figures
+        figures += 1
+        return f"Figure {figures}: a plot drawn by cell {index + 1} of the notebook"
+
+    for index, cell in enumerate(nb.get("cells", [])):
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         test = is_test_cell(cell)
         if cell.get("cell_type") == "markdown":
-            body = _markdown_html(redact(source))
+            # make_inert() wrote `<` as `&lt;`, also inside the maths: read it back.
+            body = markdown_with_math(redact(source), _markdown_html, unescape=True)
         elif cell.get("cell_type") == "code":
-            body = _pre(redact(source)) + _outputs_html(cell.get("outputs", []), test, redact)
+            body = _pre(redact(source)) + _outputs_html(cell.get("outputs", []), test, redact,
+                                                        lambda i=index: describe(i))
         else:
             body = _pre(redact(source))
         if test and gid in by_id:
@@ -158,6 +177,8 @@ def render_feedback(nb, student_id, tests, manual, notes, auto_max, manual_max,
                        f"({html.escape(t.status)})</p>")
             if t.message:
                 verdict += _pre(redact(t.message))
+            if gid in follows:
+                verdict += f'<p class="knock-on">{html.escape(knock_on_sentence(follows[gid]))}</p>'
             parts.append(f'<div class="cell test {html.escape(t.status)}">{verdict}{body}</div>')
         else:
             parts.append(f'<div class="cell">{body}</div>')

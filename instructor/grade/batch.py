@@ -18,6 +18,8 @@ and optionally first_name, last_name, email). OUT receives
                              handed in; nothing the hand-in wrote while it ran)
     results/<id>.json        what the grader found, per hand-in (a Result without its files)
     logs/<id>.log            the grading log, per hand-in
+    report.html, class.json, canvas.csv   the class report, its facts as data and a
+                             Canvas gradebook import (instructor/report/)
 
 <assignment> is the assignment spec's id (instructor/assignment). The assignment
 bundle (grade/bundle.py) is made once per run. Each hand-in
@@ -369,4 +371,15 @@ def main(args):
         counts[row[1]] = counts.get(row[1], 0) + 1
     print("done: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     print(f"wrote {os.path.join(out, 'grades.csv')} and {os.path.join(out, 'feedback')}/")
+    # The class report (report.html, class.json, canvas.csv), from what OUT now holds.
+    from instructor.report.build import build_report
+    try:
+        build_report(out, roster=roster_path if os.path.isfile(roster_path) else None,
+                     run={"wall_seconds": round(time.monotonic() - started, 1),
+                          "jobs": None if getattr(args, "scheduler", None) else args.jobs,
+                          "sandbox": sandbox})
+    except Exception as e:  # the grades are saved; `python -m instructor report OUT` retries
+        print(f"autograde: error: the class report could not be written: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {os.path.join(out, 'report.html')}, class.json and canvas.csv")
     return 0
