@@ -46,15 +46,16 @@ def describe(value):
 def pair(out, what):
     """The two items of a sequence of length 2 (a tuple, a list, ...)."""
     if isinstance(out, (str, bytes, dict, set)) or isinstance(out, np.ndarray) and out.ndim != 1:
-        raise ContractError(f"it must return a tuple {what} (or a list of the two); it returned {describe(out)}")
+        raise ContractError(f"it must return a tuple {what} (or a list of the two); it "
+                            f"returned {describe(out)}")
     try:
         items = list(out)
     except TypeError:
         raise ContractError(f"it must return a tuple {what} (or a list of the two); it returned "
                             f"{describe(out)}") from None
     if len(items) != 2:
-        raise ContractError(f"it must return a tuple {what} (or a list of the two); it returned {len(items)} "
-                            "values")
+        raise ContractError(f"it must return a tuple {what} (or a list of the two); it "
+                            f"returned {len(items)} values")
     return items
 
 

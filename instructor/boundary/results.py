@@ -117,7 +117,8 @@ def results_code(path, values=None):
         raise ValueError(f"results path must end in .npz, got {path!r}")
     table = _table(values)
     for key, name, attr, _ in table:   # only plain names reach the kernel's code
-        if not (key.isidentifier() and name.isidentifier() and (attr is None or attr.isidentifier())):
+        if not (key.isidentifier() and name.isidentifier()
+                and (attr is None or attr.isidentifier())):
             raise ValueError(f"notebook value {key!r}: names must be identifiers")
     return _CODE % (str(path), table)
 

@@ -253,7 +253,9 @@ def encode_value(value, arrays, name, depth=0):
     if type(value) is bool:
         return {"t": "bool", "v": value}
     if type(value) is int:
-        return {"t": "int", "v": value} if abs(value) < 1 << 62 else {"t": "float", "v": float(value)}
+        if abs(value) < 1 << 62:
+            return {"t": "int", "v": value}
+        return {"t": "float", "v": float(value)}
     if type(value) is float:
         return {"t": "float", "v": value}
     if type(value) is str:

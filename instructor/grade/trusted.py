@@ -223,8 +223,8 @@ def grade_tests(job, bundle, course, handin_dir, results_path, work, notes, spec
         w_shape = (data.X_val.shape[1], _classes(data))
     results = load_results(results_path, spec.values, w_shape=w_shape)
     if results.problems:   # for the instructor's log
-        print("notebook results:", "; ".join(f"{k}: {v}" for k, v in sorted(results.problems.items())),
-              flush=True)
+        print("notebook results:",
+              "; ".join(f"{k}: {v}" for k, v in sorted(results.problems.items())), flush=True)
 
     folder = os.path.join(work, "trusted")
     os.makedirs(folder, exist_ok=True)
