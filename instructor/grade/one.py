@@ -399,10 +399,12 @@ def room_kernel_manager(kernel_dir):
     """A KernelManager class that finds the room's kernel spec in kernel_dir, so that
     nothing of this process's environment has to change for nbgrader to find it."""
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
-    class RoomKernelManager(KernelManager):
+    # nbclient's own default is the asynchronous manager: keep it (a blocking one would
+    # run its restarts inside nbclient's event loop).
+    class RoomKernelManager(AsyncKernelManager):
         @default("kernel_spec_manager")
         def _room_specs(self):
             return KernelSpecManager(kernel_dirs=[kernel_dir])
