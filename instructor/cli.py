@@ -16,7 +16,13 @@ import os
 import re
 import sys
 
-from instructor.sandbox.limits import parse_size
+from instructor.grade.job import add_limit_options, limits_from_args
+from instructor.sandbox.box import ALIASES as SANDBOX_ALIASES, CHOICES as SANDBOX_CHOICES
+
+
+def _tier(text):
+    """--sandbox's value; older names (bwrap) still accepted."""
+    return SANDBOX_ALIASES.get(text, text)
 
 
 def _release(args):
@@ -38,18 +44,21 @@ def _budget_note():
 
 _BUDGET_NOTE = _budget_note()
 
+def _with_limits(command, args):
+    """args.limits from the limit options; an error message and 2 if one is out of range."""
+    args.limits, error = limits_from_args(args)
+    if error:
+        print(f"{command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
 
 def _autograde(args):
     from instructor.grade.batch import main
-    if args.jobs < 1 or args.cell_timeout < 1 or args.timeout < 10:
-        print("autograde: error: --jobs must be >= 1, --cell-timeout >= 1, --timeout >= 10",
-              file=sys.stderr)
+    if args.jobs < 1:
+        print("autograde: error: --jobs must be >= 1", file=sys.stderr)
         return 2
-    if args.max_processes < 16 or args.max_disk < (16 << 20) or args.grader_memory < (512 << 20):
-        print("autograde: error: --max-processes must be >= 16 (the kernel alone runs a dozen "
-              "threads), --max-disk >= 16M, --grader-memory >= 512M", file=sys.stderr)
-        return 2
-    return main(args)
+    return _with_limits("autograde", args) or main(args)
 
 
 def _report(args):
@@ -59,8 +68,7 @@ def _report(args):
 
 def _gradescope(args):
     from instructor.gradescope.build import main
-    if args.cell_timeout < 1 or args.timeout < 10:
-        print("gradescope: error: --cell-timeout must be >= 1, --timeout >= 10", file=sys.stderr)
+    if _with_limits("gradescope", args):
         return 2
     if not re.fullmatch(r"3\.\d{1,2}", args.python_version):
         print(f"gradescope: error: --python-version must look like 3.11, not {args.python_version!r}",
@@ -122,31 +130,15 @@ def parser():
                    help="hand-ins graded at the same time (default: number of CPUs)")
     p.add_argument("--regrade", action="store_true", help="grade again hand-ins graded before")
     p.add_argument("--roster", help="CSV of students (default: SUBMISSIONS/roster.csv if present)")
-    p.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (300)")
-    p.add_argument("--timeout", type=int, default=1800, help="seconds per hand-in (1800)")
-    p.add_argument("--memory", type=parse_size, default="4G", help="kernel memory limit (4G)")
-    p.add_argument("--max-output", type=parse_size, default="1M",
-                   help="output kept per cell, errors and display updates included (1M)")
-    p.add_argument("--max-output-total", type=parse_size, default="4M",
-                   help="output kept for the whole notebook (4M)")
-    p.add_argument("--max-file-write", type=parse_size, default="100M",
-                   help="largest file a hand-in may write (100M)")
-    p.add_argument("--max-handin", type=parse_size, default="50M", help="largest zip (50M)")
-    p.add_argument("--max-unpacked", type=parse_size, default="200M",
-                   help="most bytes taken out of a zip, in total (200M)")
-    p.add_argument("--max-unpacked-file", type=parse_size, default="100M",
-                   help="most bytes of one file taken out of a zip (100M)")
-    p.add_argument("--max-processes", type=int, default=64,
-                   help="processes and threads of a hand-in's kernel, in total (64)")
-    p.add_argument("--max-disk", type=parse_size, default="200M",
-                   help="disk a hand-in may fill: its folder, /tmp and /dev/shm in total (200M)")
-    p.add_argument("--grader-memory", type=parse_size, default="2G",
-                   help="address space of the grader's own process for each hand-in (2G)")
-    p.add_argument("--sandbox", choices=["auto", "bwrap", "none"], default="auto",
-                   help="auto (default): grade in the bubblewrap jail, or stop with an error "
-                        "if it cannot run here; bwrap: the same; none: grade WITHOUT "
-                        "isolation (student code runs with the grader's rights; noted in "
-                        "the log and every CSV row)")
+    add_limit_options(p)
+    p.add_argument("--sandbox", choices=SANDBOX_CHOICES, default="auto", type=_tier,
+                   help="how student code is isolated: auto (default) takes the strongest "
+                        "tier that runs here and stops with what each needs if none does; "
+                        "namespaces: bubblewrap with its own namespaces (root or a normal "
+                        "user); uid: a dedicated uid, the instructor's files unreadable, no "
+                        "network (root in a container); none: WITHOUT isolation (student "
+                        "code runs with the grader's rights; noted in the log and every CSV "
+                        "row)")
     p.add_argument("--scheduler", default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
                    metavar="tcp://HOST:PORT",
                    help="grade on the workers of this Dask scheduler instead of local processes "
@@ -177,14 +169,13 @@ def parser():
                    help="when students see the tests with hidden parts (default: after_published)")
     p.add_argument("--python-version", default="3.11",
                    help="the Python setup.sh installs (default: 3.11)")
-    p.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (300)")
-    p.add_argument("--timeout", type=int, default=1800,
-                   help="seconds per submission (1800; keep it below Gradescope's timeout)")
-    p.add_argument("--memory", type=parse_size, default="4G", help="kernel memory limit (4G)")
+    add_limit_options(p, ["cell_timeout", "timeout", "memory", "processes", "disk",
+                          "max_file_write"])
     p.add_argument("--sandbox", choices=["auto", "none"], default="auto",
-                   help="auto (default): grade each submission in the bubblewrap jail, or "
-                        "report a grader-side failure if the container cannot run it; none: "
-                        "grade in the container WITHOUT the jail (said in every results.json)")
+                   help="auto (default): grade each submission in the strongest tier the "
+                        "container allows (namespaces, else uid), or report a grader-side "
+                        "failure if none runs; none: grade in the container WITHOUT "
+                        "isolation (said in every results.json)")
     p.set_defaults(run=_gradescope)
 
     p = sub.add_parser("leaks", help="search a folder for solution or hidden-test text",

@@ -12,11 +12,16 @@ strip_solutions(). A region is
     ...
     <indent>### END SOLUTION
 
-and becomes, at the indentation of the BEGIN line, the stub nbgrader writes in
-notebooks:
+and becomes, at the indentation of the BEGIN line, a stub of the form nbgrader
+writes in notebooks (stub_lines), naming what to write and where:
 
     <indent># YOUR CODE HERE
-    <indent>raise NotImplementedError()
+    <indent>raise NotImplementedError("softmax_loss_naive is not written yet: "
+    <indent>                          "fill in its TODO in cs231n/classifiers/softmax.py")
+
+The function is the one around the region (Class.method for a method); the
+notebook's cells get the same form with "this cell" and the notebook's name
+(notebook_stub), which the release build checks against nbgrader's code stub.
 
 Anything unusual is an error rather than a guess, since a guess could leak a
 solution: nested or unbalanced markers, a marker with other text on its line,
@@ -28,9 +33,36 @@ BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
 HIDDEN = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 HIDDEN_BEGIN, HIDDEN_END = HIDDEN
 MARKERS = (BEGIN, END, HIDDEN_BEGIN, HIDDEN_END)
-STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
+STUB_COMMENT = "# YOUR CODE HERE"
 HIDDEN_NOTE = "# (hidden tests: not shown)"
 _MARKER = re.compile(r"^(?P<indent>[ \t]*)#+[ \t]*(?P<what>BEGIN|END) SOLUTION[ \t]*$")
+
+
+def stub_lines(what, where, indent=""):
+    """The lines that replace a solution region: a comment, then an error that says
+    what is not written yet and where its TODO is (no quotes in what or where)."""
+    raise_ = f'{indent}raise NotImplementedError('
+    return [f"{indent}{STUB_COMMENT}",
+            f'{raise_}"{what} is not written yet: "',
+            f'{" " * len(raise_)}"fill in its TODO in {where}")']
+
+
+def notebook_stub(notebook):
+    """The stub of a notebook's solution cells (nbgrader's ClearSolutions.code_stub)."""
+    return "\n".join(stub_lines("this cell", notebook))
+
+
+def enclosing_name(lines, index):
+    """'function' or 'Class.method' around line index, by indentation; None outside."""
+    def indent_of(line):
+        return len(line) - len(line.lstrip())
+    level, names = indent_of(lines[index]), []
+    for line in reversed(lines[:index]):
+        m = re.match(r"[ \t]*(def|class)[ \t]+(\w+)", line)
+        if m and indent_of(line) < level:
+            names.insert(0, m.group(2))
+            level = indent_of(line)
+    return ".".join(names) or None
 
 
 class MarkerError(ValueError):
@@ -76,7 +108,8 @@ def strip_solutions(text, path="<source>"):
     out, removed, pos = [], [], 0
     for begin, end, indent in regions:
         out.extend(lines[pos:begin])
-        out.extend(f"{indent}{stub}\n" for stub in STUB)
+        what = enclosing_name([line.rstrip("\n") for line in lines], begin) or "this part"
+        out.extend(f"{line}\n" for line in stub_lines(what, path, indent))
         removed.extend(line.rstrip("\n") for line in lines[begin + 1:end])
         pos = end + 1
     out.extend(lines[pos:])

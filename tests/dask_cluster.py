@@ -11,6 +11,26 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def installed():
+    """True if this Python imports this checkout's grader from any folder without
+    PYTHONPATH (make setup installs the project editable)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run([sys.executable, "-c", "import instructor; print(instructor.__file__)"],
+                         cwd="/", env=env, capture_output=True, text=True)
+    return run.returncode == 0 and Path(run.stdout.strip()).resolve().is_relative_to(REPO)
+
+
+def project_env(**extra):
+    """The environment of a scheduler or worker started outside the project's folder:
+    no PYTHONPATH where the project is installed (as the README starts them); else
+    (a checkout without make setup) PYTHONPATH set to it."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if not installed():
+        env["PYTHONPATH"] = str(REPO)
+    env.update(extra)
+    return env
+
+
 class LocalDaskCluster:
     """Scheduler and workers as subprocesses; add_worker(env) starts one more."""
 
@@ -20,10 +40,11 @@ class LocalDaskCluster:
         self.workers = {}                 # name -> Popen
         info = self.folder / "scheduler.json"
         # The scheduler unpickles the tasks, so it imports the grader too.
-        env = dict(os.environ)
-        env.pop("PYTHONPATH", None)
         if scheduler_imports_grader:
-            env["PYTHONPATH"] = str(REPO)
+            env = project_env()
+        else:   # a Python that has not got the project: none on its path
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            env["PYTHONNOUSERSITE"] = "1"
         self.scheduler = self._start("scheduler", ["--scheduler-file", info, "--host",
                                                    "127.0.0.1", "--port", "0",
                                                    "--no-dashboard"], env)
@@ -44,8 +65,8 @@ class LocalDaskCluster:
 
     def add_worker(self, name, cifar_dir):
         """A worker process (no nanny: killing it kills the worker) with one thread,
-        run from the project with CIFAR10_DIR=cifar_dir."""
-        env = dict(os.environ, PYTHONPATH=str(REPO), CIFAR10_DIR=str(cifar_dir))
+        started in a folder of its own (not the project's) with CIFAR10_DIR=cifar_dir."""
+        env = project_env(CIFAR10_DIR=str(cifar_dir))
         env.pop("DASK_SCHEDULER_ADDRESS", None)
         local = self.folder / name
         self.workers[name] = self._start(

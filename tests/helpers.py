@@ -186,12 +186,15 @@ def handin(path, dist, notebook=None, py=None, solved=True):
 def run_autograde(submissions, out, *args, timeout=1800, synthetic=None):
     """The grader on a folder of hand-ins. Where no jail can run (the grader would
     refuse), it grades bare, asked for explicitly; tests of the jail skip there."""
-    from instructor.boundary.jail import bwrap_available
+    from instructor.sandbox.box import SandboxError, choose_tier
     env = dict(os.environ)
     if synthetic:
         env["CIFAR10_DIR"] = str(synthetic)
-    if "--sandbox" not in args and not bwrap_available():
-        args = (*args, "--sandbox", "none")
+    if "--sandbox" not in args:
+        try:
+            choose_tier("auto")
+        except SandboxError:
+            args = (*args, "--sandbox", "none")
     return instructor("autograde", Path(submissions).resolve(), "--out", Path(out).resolve(),
                       *args, env=env, timeout=timeout)
 

@@ -124,7 +124,7 @@ def test_one_bug_loses_exactly_the_points_of_its_test(graded):
     # the edit to the locked test cell was undone
     assert "test_vectorized (edited)" in row["notes"]
     graded_nb = json.loads((out / "autograded" / "bug" / "softmax" / "softmax.ipynb").read_text())
-    assert "it agrees with softmax_loss_naive" in "".join(cell(graded_nb, "test_vectorized")["source"])
+    assert "is right and agrees with the naive one" in "".join(cell(graded_nb, "test_vectorized")["source"])
     # the student's softmax.py was graded; the given files are the instructor's
     graded_dir = out / "autograded" / "bug" / "softmax" / "cs231n"
     assert "4 * reg * W" in (graded_dir / "classifiers" / "softmax.py").read_text()

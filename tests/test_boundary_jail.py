@@ -17,7 +17,8 @@ import pytest
 
 from instructor.boundary import client as client_mod
 from instructor.boundary.client import StudentError, WorkerClient
-from instructor.boundary.jail import Jail, JailError, JailLimits, bwrap_available
+from instructor.boundary.jail import Jail, JailError, bwrap_available
+from instructor.grade.job import Limits
 from cs231n.classifiers.softmax import softmax_loss_naive, softmax_loss_vectorized
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -177,7 +178,7 @@ def test_no_network_not_even_the_hosts_loopback(layout):
 
 
 def test_a_fork_bomb_stops_at_the_process_limit_and_nothing_lingers(layout):
-    with make_jail(layout, limits=JailLimits(processes=64)) as jail:
+    with make_jail(layout, limits=Limits(processes=64)) as jail:
         seen = run_jailed(jail, """
             import os, json
             r, w = os.pipe()
@@ -213,7 +214,7 @@ def test_processes_that_detach_themselves_die_with_the_jail(layout):
 
 def test_total_disk_of_folder_tmp_and_shm_is_capped(layout):
     limit = 8 << 20
-    with make_jail(layout, limits=JailLimits(disk_bytes=limit)) as jail:
+    with make_jail(layout, limits=Limits(disk=limit)) as jail:
         seen = run_jailed(jail, """
             import os, json
             out = {}
@@ -239,7 +240,7 @@ def test_total_disk_of_folder_tmp_and_shm_is_capped(layout):
 def test_a_hand_in_larger_than_the_disk_limit_is_refused_clearly(layout):
     (layout / "handin" / "big.bin").write_bytes(b"\0" * (3 << 20))
     with pytest.raises(JailError, match="larger than the disk limit of 2 MB"):
-        with make_jail(layout, limits=JailLimits(disk_bytes=2 << 20)):
+        with make_jail(layout, limits=Limits(disk=2 << 20)):
             pass
 
 
@@ -295,7 +296,7 @@ def test_the_worker_answers_from_inside_the_jail_and_leaves_nothing(layout):
     rng = np.random.default_rng(0)
     W, X, y = 0.01 * rng.standard_normal((5, 3)), rng.standard_normal((4, 5)), np.arange(4) % 3
     with make_jail(layout, read_only=[client_mod.WORKER_PATH, client_mod.PROTOCOL_PATH]) as jail:
-        with WorkerClient(str(layout / "handin"), launcher=jail.command(),
+        with WorkerClient(str(layout / "handin"), launcher=jail.command(), python=jail.python,
                           preexec_fn=jail.preexec, env=jail.env(), timeout=120) as c:
             for reg in (0.0, 0.1):
                 loss, dW = c.function("softmax_loss_naive")(W, X, y, reg)
@@ -313,7 +314,7 @@ def test_student_code_in_the_jailed_worker_cannot_read_the_graders_files(layout)
     rng = np.random.default_rng(1)
     W, X, y = 0.01 * rng.standard_normal((5, 3)), rng.standard_normal((4, 5)), np.arange(4) % 3
     with make_jail(layout, read_only=[client_mod.WORKER_PATH, client_mod.PROTOCOL_PATH]) as jail:
-        with WorkerClient(str(layout / "handin"), launcher=jail.command(),
+        with WorkerClient(str(layout / "handin"), launcher=jail.command(), python=jail.python,
                           preexec_fn=jail.preexec, env=jail.env(), timeout=120) as c:
             with pytest.raises(FileNotFoundError) as info:
                 c.function("softmax_loss_naive")(W, X, y, 0.1)
@@ -358,7 +359,7 @@ def test_a_jailed_worker_that_hangs_is_killed_with_everything_it_started(layout)
     rng = np.random.default_rng(2)
     W, X, y = 0.01 * rng.standard_normal((5, 3)), rng.standard_normal((4, 5)), np.arange(4) % 3
     with make_jail(layout, read_only=[client_mod.WORKER_PATH, client_mod.PROTOCOL_PATH]) as jail:
-        with WorkerClient(str(layout / "handin"), launcher=jail.command(),
+        with WorkerClient(str(layout / "handin"), launcher=jail.command(), python=jail.python,
                           preexec_fn=jail.preexec, env=jail.env(), timeout=3) as c:
             with pytest.raises(client_mod.WorkerTimeout, match="softmax_loss_naive"):
                 c.function("softmax_loss_naive")(W, X, y, 0.1)

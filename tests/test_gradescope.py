@@ -120,11 +120,13 @@ def gradescope_root(base, zip_path):
     return root
 
 
-def run_autograder(root, data_dir, python=sys.executable, timeout=900):
+def run_autograder(root, data_dir, python=sys.executable, timeout=900, container=False):
+    """container: run it in a simulated Docker-like container (tests/container_sim.py)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=str(python), CIFAR10_DIR=str(data_dir))
-    proc = subprocess.run([str(root / "run_autograder")], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    wrap = [sys.executable, str(REPO / "tests" / "container_sim.py")] if container else []
+    proc = subprocess.run([*wrap, str(root / "run_autograder")], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=timeout)
     path = root / "results" / "results.json"
     assert path.is_file(), proc.stdout + proc.stderr
     data = json.loads(path.read_text())
@@ -268,10 +270,67 @@ def test_solution_gets_full_marks(graded, kind):
         assert t.get("visibility") == expected, t["name"]
     if kind == "files":
         assert "inside a folder 'softmax/'" in data["output"]
-    if kind == "zip" and "sandbox: bwrap" in proc.stdout:
+    if kind == "zip" and "sandbox: none" not in proc.stdout:
         # the kernel saw none of the autograder's folders (else it would have died)
         assert "kernel died" not in data["output"]
         assert data["extra_data"]["status"] == "graded"
+
+
+@pytest.fixture(scope="module")
+def in_container(autograder_zip, synthetic_cifar, dist, tmp_path_factory):
+    """{kind: (process, results.json, root)} for honest, starter and thief uploads graded
+    by run_autograder in a simulated Gradescope container (root, namespaces refused)."""
+    import container_sim
+    why = container_sim.usable()
+    if why:
+        pytest.skip(f"cannot simulate a container here: {why}")
+    done = {}
+    for kind in ("honest", "starter", "thief"):
+        root = gradescope_root(tmp_path_factory.mktemp(f"gs-box-{kind}"), autograder_zip)
+        sub = root / "submission"
+        if kind == "honest":
+            write_files(sub, solved_files(dist))
+        else:
+            files = {"softmax.ipynb": json.dumps(student_notebook(dist)),
+                     **package(dist, solved=False)}
+            if kind == "thief":   # reads the autograder's files, and forges the results
+                files["cs231n/classifiers/softmax.py"] += (
+                    "\nimport os as _os\n"
+                    "_seen = []\n"
+                    "for _root, _dirs, _names in _os.walk(" + repr(str(root)) + "):\n"
+                    "    for _n in _names:\n"
+                    "        try:\n"
+                    "            _seen.append((_n, len(open(_os.path.join(_root, _n), 'rb').read())))\n"
+                    "        except OSError:\n"
+                    "            pass\n"
+                    "print('THIEF read', _seen)\n"
+                    "try:\n"
+                    "    open(" + repr(str(root / "results" / "results.json")) + ", 'w').write("
+                    "'{\"score\": 17, \"tests\": []}')\n"
+                    "    print('THIEF wrote results')\n"
+                    "except OSError:\n"
+                    "    pass\n")
+            write_files(sub, files)
+        proc, data = run_autograder(root, synthetic_cifar, container=True)
+        done[kind] = (proc, data, root)
+    return done
+
+
+@pytest.mark.slow
+@pytest.mark.jail
+def test_graded_right_inside_a_simulated_container(in_container):
+    for kind, (proc, data, _) in in_container.items():
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert "sandbox: uid" in proc.stdout, kind
+        assert data["extra_data"]["status"] in ("graded", "graded-with-problems"), data["output"]
+    honest = in_container["honest"][1]
+    assert honest["score"] == AUTO_MAX, (honest["output"], honest["tests"])
+    starter = {t["name"]: t["score"] for t in in_container["starter"][1]["tests"]}
+    thief = {t["name"]: t["score"] for t in in_container["thief"][1]["tests"]}
+    assert starter.keys() == thief.keys() == TESTS.keys()
+    assert all(thief[t] <= starter[t] for t in TESTS), (thief, starter)
+    # The results file is the grader's, not the forged one.
+    assert len(in_container["thief"][1]["tests"]) == len(TESTS)
 
 
 def test_make_gradescope_runs_the_command():
@@ -407,7 +466,8 @@ def test_results_follow_the_visibility_chosen_at_build_time(visibility):
     assert secret not in json.dumps(data) and "hidden test" in by_name["test_vectorized"]["output"]
     assert by_name["test_sgd"]["visibility"] == visibility and "visibility" not in by_name["test_sweep"]
     assert by_name["test_sgd"]["output"] == "TimeoutError: cell timed out"
-    assert "test_sgd: stopped after the time limit" in data["output"]
+    # Students see the text above the tests at once: nothing about a test shown later.
+    assert ("test_sgd: stopped after the time limit" in data["output"]) == (visibility == "visible")
     assert data["score"] == AUTO_MAX - 3
     assert (f"{AUTO_MAX - 3} / {AUTO_MAX}" in data["output"]) == (visibility == "visible")
     with pytest.raises(ValueError):

@@ -111,16 +111,36 @@ def test_students_nbgrader_config_gives_the_graders_time_per_cell(dist):
     assert theirs.IgnorePattern.pattern == ours.IgnorePattern.pattern
 
 
+def _functions_by_line(text):
+    """{line number: 'function' or 'Class.method'} for every line inside a def."""
+    import ast
+    names = {}
+
+    def visit(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}"
+                if isinstance(child, ast.FunctionDef):
+                    names.update((n, name) for n in range(child.lineno, child.end_lineno + 1))
+                visit(child, f"{name}.")
+    visit(ast.parse(text), "")
+    return names
+
+
 def test_py_solution_regions_become_indented_stubs(dist):
     for rel in STUDENT_PY:
-        source = (REPO / rel).read_text().splitlines()
+        text = (REPO / rel).read_text()
+        source, functions = text.splitlines(), _functions_by_line(text)
         released = (dist / "softmax" / rel).read_text()
         compile(released, rel, "exec")
         expected, skipping = [], False
-        for line in source:
+        for number, line in enumerate(source, 1):
             if line.strip() == "### BEGIN SOLUTION":
                 indent = line[:len(line) - len(line.lstrip())]
-                expected += [indent + "# YOUR CODE HERE", indent + "raise NotImplementedError()"]
+                expected += [indent + "# YOUR CODE HERE",
+                             indent + f'raise NotImplementedError("{functions[number]} is not '
+                                      'written yet: "',
+                             indent + " " * 26 + f'"fill in its TODO in {rel}")']
                 skipping = True
             elif line.strip() == "### END SOLUTION":
                 skipping = False
@@ -144,7 +164,9 @@ def test_release_notebook_is_locked_cleared_and_stubbed(dist):
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
         if meta.get("solution"):
-            stub = "YOUR ANSWER HERE" if cell.cell_type == "markdown" else "raise NotImplementedError()"
+            stub = ("YOUR ANSWER HERE" if cell.cell_type == "markdown" else
+                    'raise NotImplementedError("this cell is not written yet: "\n'
+                    '                          "fill in its TODO in softmax.ipynb")')
             assert stub in cell.source
         else:  # tests and everything given: locked, with a checksum nbgrader can verify
             assert meta["locked"] and cell.metadata.get("editable") is False
@@ -172,7 +194,7 @@ def test_release_notebook_runs_and_each_stub_fails_in_its_cell(dist, synthetic_c
             del os.environ["CIFAR10_DIR"]
         else:
             os.environ["CIFAR10_DIR"] = env_before
-    errors, values = {}, {}
+    errors, values, first = {}, {}, None
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.execution_count is not None, "every cell runs"
@@ -180,6 +202,12 @@ def test_release_notebook_runs_and_each_stub_fails_in_its_cell(dist, synthetic_c
             errors[cell.metadata.nbgrader.grade_id] = errs[0].ename if errs else None
             if errs:
                 values[cell.metadata.nbgrader.grade_id] = errs[0].evalue
+                first = first or errs[0]
+    # The first error of Run All names the function to write and its file.
+    assert first.ename == "NotImplementedError"
+    assert first.evalue == ("softmax_loss_naive is not written yet: fill in its TODO in "
+                            "cs231n/classifiers/softmax.py"), first.evalue
+    assert values["sweep"] == "this cell is not written yet: fill in its TODO in softmax.ipynb"
     for gid in ["setup", "load_data", "preprocess"]:
         assert errors[gid] is None, gid
     for gid in ["naive_loss_run", "gradcheck_run", "vectorized_run", "sgd_run", "sgd_eval", "sweep"]:
@@ -283,9 +311,16 @@ def test_strip_keeps_indentation_and_reports_bad_markers():
            "    ### BEGIN SOLUTION\n"
            "    return 2\n"
            "    ### END SOLUTION\n")
-    out, removed = strip_solutions(src)
-    assert out == ("def f(x):\n    if x:\n        # YOUR CODE HERE\n        raise NotImplementedError()\n"
-                   "    # YOUR CODE HERE\n    raise NotImplementedError()\n")
+    out, removed = strip_solutions(src, "pkg/f.py")
+    assert out == ("def f(x):\n    if x:\n        # YOUR CODE HERE\n"
+                   '        raise NotImplementedError("f is not written yet: "\n'
+                   '                                  "fill in its TODO in pkg/f.py")\n'
+                   "    # YOUR CODE HERE\n"
+                   '    raise NotImplementedError("f is not written yet: "\n'
+                   '                              "fill in its TODO in pkg/f.py")\n')
+    method = strip_solutions("class A:\n    def g(self):\n        ### BEGIN SOLUTION\n"
+                             "        pass\n        ### END SOLUTION\n", "m.py")[0]
+    assert '"A.g is not written yet: "' in method and '"fill in its TODO in m.py")' in method
     assert removed == ["        return 1", "    return 2"]
     assert strip_solutions("x = 1\n") == ("x = 1\n", [])
     bad = {

@@ -384,5 +384,5 @@ def test_the_network_is_out_of_reach(batch):
 
 
 def test_the_batch_says_it_grades_in_the_jail(batch):
-    assert "sandbox: bwrap" in batch["proc"].stdout
+    assert "sandbox: namespaces" in batch["proc"].stdout
     assert "WITHOUT a sandbox" not in batch["proc"].stdout + batch["proc"].stderr

@@ -183,29 +183,29 @@ def test_each_holder_gets_its_own_slot_until_it_lets_go():
 
 # ---- the policy ----------------------------------------------------------------------------
 def test_no_working_sandbox_stops_with_what_to_do(monkeypatch):
-    monkeypatch.setattr(policy, "bwrap_available", lambda: Probe(False, "bwrap is missing"))
-    for requested in ("auto", "bwrap"):
+    from instructor.sandbox import box
+    monkeypatch.setattr(box, "probe", lambda tier: (False, f"{tier} is missing"))
+    for requested in ("auto", "namespaces", "bwrap"):
         with pytest.raises(policy.SandboxError) as info:
             policy.choose_sandbox(requested)
         text = str(info.value)
-        assert "bwrap is missing" in text and "apt-get install bubblewrap" in text
+        assert "namespaces is missing" in text and "apt-get install bubblewrap" in text
         assert "--sandbox none" in text and "nothing was graded" in text
     assert policy.choose_sandbox("none") == "none"
 
 
-@pytest.mark.parametrize("requested", [[], ["--sandbox", "auto"], ["--sandbox", "bwrap"]])
-def test_the_grader_refuses_to_grade_without_a_sandbox(tmp_path, synthetic_cifar, requested):
+def test_the_grader_refuses_to_grade_without_the_tier_asked_for(tmp_path, synthetic_cifar):
     subs = tmp_path / "subs"
     subs.mkdir()
     with zipfile.ZipFile(subs / "a.zip", "w") as z:
         z.writestr("softmax.ipynb", "{}")
-    # A PATH without bwrap: the probe finds no sandbox.
+    # A PATH without bwrap: the namespaces tier cannot run.
     env = dict(os.environ, CIFAR10_DIR=str(synthetic_cifar), PATH=os.path.dirname(sys.executable))
     proc = subprocess.run([sys.executable, "-m", "instructor", "autograde", str(subs),
-                           "--out", str(tmp_path / "out"), *requested], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+                           "--out", str(tmp_path / "out"), "--sandbox", "namespaces"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "no working sandbox" in proc.stderr and "--sandbox none" in proc.stderr
+    assert "no sandbox tier can run here" in proc.stderr and "--sandbox none" in proc.stderr
     assert "bubblewrap" in proc.stderr
     assert not (tmp_path / "out" / "grades.csv").exists()
 
@@ -214,7 +214,9 @@ def test_the_help_explains_the_sandbox_choice():
     proc = subprocess.run([sys.executable, "-m", "instructor", "autograde", "--help"], cwd=REPO,
                           capture_output=True, text=True, check=True)
     text = " ".join(proc.stdout.split())
-    assert "WITHOUT isolation" in text and "stop with an error" in text
+    assert "WITHOUT isolation" in text and "stops with what each needs" in text
+    for tier in ("namespaces", "uid", "none"):
+        assert tier in text
     for option in ("--max-processes", "--max-disk", "--max-output-total", "--grader-memory"):
         assert option in text
 

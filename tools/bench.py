@@ -5,7 +5,7 @@
     python -m tools.bench --sklearn        # also scikit-learn's LogisticRegression (minutes more)
     python -m tools.bench --quick          # small data, few repeats: a smoke test, seconds
     python -m tools.bench --only loss,sgd  # rows: loss naive sgd sweep load notebook grading dask
-                                           #       report validate sklearn
+                                           #       report validate sklearn tiers
     CIFAR10_DIR=/data/cifar-10-batches-py python -m tools.bench
 
 The data is what cs231n.data_utils.get_CIFAR10_data loads ($CIFAR10_DIR, or
@@ -40,7 +40,7 @@ NOTEBOOK = os.path.join(ROOT, "softmax.ipynb")
 # The notebook's single SGD run (its "sgd_run" cell).
 SGD_LR, SGD_REG = 1e-6, 1e3
 ROWS = ["loss", "naive", "sgd", "sweep", "load", "notebook", "grading", "dask", "report",
-        "validate", "sklearn"]
+        "validate", "sklearn", "tiers"]
 # The grader's default memory limit for a student's kernel.
 MEMORY_LIMIT = 4 * 2 ** 30
 
@@ -370,6 +370,47 @@ def row_grading(t, handins=4):
           times["many1"] / times["manyN"], "(speed-up)")
 
 
+def row_tiers(t, handins=2, rounds=2):
+    """12: make autograde of the same hand-ins of the solution with each isolation tier
+    that runs here (--sandbox namespaces, uid, none), alternately, `rounds` times each;
+    the median wall time of each against the namespaces tier's."""
+    from instructor.sandbox.box import probe
+    env = dict(os.environ, CIFAR10_DIR=dataset_dir())
+    tiers = [tier for tier in ("namespaces", "uid") if probe(tier)[0]] + ["none"]
+    if "namespaces" not in tiers:
+        t.add("12", "grading per isolation tier", "SKIPPED", "the namespaces tier cannot run here")
+        return
+    with tempfile.TemporaryDirectory(prefix="softmax-bench-") as tmp:
+        dist = os.path.join(tmp, "dist")
+        _, proc = _tool("release", "--out", dist)
+        solved = os.path.join(tmp, "solved.zip")
+        if proc.returncode == 0:
+            _, proc = _tool("solved-handin", dist, solved)
+        if proc.returncode != 0:
+            t.add("12", "grading per isolation tier", "FAILED", proc.stderr.strip()[-200:])
+            return
+        subs = os.path.join(tmp, "subs")
+        os.makedirs(subs)
+        for i in range(handins):
+            shutil.copy(solved, os.path.join(subs, f"softmax_student{i}.zip"))
+        times = {tier: [] for tier in tiers}
+        for r in range(rounds):
+            for tier in tiers:
+                out = os.path.join(tmp, f"out-{tier}-{r}")
+                seconds, proc = _tool("autograde", subs, "--out", out, "--jobs", "1",
+                                      "--sandbox", tier, env=env)
+                if proc.returncode != 0 or not _all_full_marks(os.path.join(out, "grades.csv")):
+                    t.add("12", f"make autograde --sandbox {tier}", "FAILED",
+                          (proc.stdout + proc.stderr).strip()[-200:])
+                    return
+                times[tier].append(seconds)
+    base = statistics.median(times["namespaces"])
+    for tier in tiers:
+        median = statistics.median(times[tier])
+        t.add("12 " + tier, f"make autograde --sandbox {tier}, {handins} hand-ins, --jobs 1",
+              fmt_time(median), f"namespaces {fmt_time(base)}", median / base, "(vs namespaces)")
+
+
 def _start_dask_cluster(folder, workers, env):
     """A scheduler and `workers` one-thread workers on this machine, started as an
     instructor starts them (`dask scheduler`, `dask worker ADDRESS`). Returns (address,
@@ -671,7 +712,7 @@ def main(argv=None):
     if unknown:
         ap.error(f"unknown rows: {', '.join(sorted(unknown))}")
     if args.quick:
-        wanted -= {"notebook", "sklearn", "grading", "dask", "validate"}
+        wanted -= {"notebook", "sklearn", "grading", "dask", "validate", "tiers"}
     repeats = args.repeats or (2 if args.quick else 5)
     iters = 10 if args.quick else 1500
 
@@ -706,6 +747,8 @@ def main(argv=None):
         row_validate(t)
     if "sklearn" in wanted:
         row_sklearn(t, data, sweep_result)
+    if "tiers" in wanted:
+        row_tiers(t)
 
     print()
     print(t.render())

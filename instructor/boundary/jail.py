@@ -1,53 +1,57 @@
-"""An allow-list bubblewrap sandbox for student code, with limits on totals (Linux, root).
+"""The `namespaces` tier: an allow-list bubblewrap sandbox with limits on totals (Linux).
 
     probe = bwrap_available()            # truthy, or .reason says why not
     with Jail(work_dir, data_dir=cifar_dir, read_only=[worker files], slot=0) as jail:
         subprocess.run(jail.command() + [sys.executable, ...], env=jail.env(),
                        preexec_fn=jail.preexec, close_fds=True, pass_fds=...)
-        jail.collect(out_dir, ["softmax.ipynb", "cs231n/classifiers/softmax.py"])
+
+It runs for root and for normal users alike (sandbox/box.py picks it first).
 
 What a jailed process sees (everything else is absent, not just unreadable):
 - read-only: /usr (with /bin, /lib, /lib64, /sbin as on the host), the Python
   installation and its packages (sys.prefix, sys.base_prefix, site-packages), a
   few files of /etc the dynamic loader needs, the data set folder, and the paths
   passed as read_only (e.g. the worker's two files);
-- read-write: a copy of work_dir, shown at work_dir's own path, /tmp, /dev/shm and
-  runtime_dir (for sockets shared with the grader, at the same path on both
-  sides); all of them live in ONE tmpfs of limits.disk_bytes mounted on the host,
-  so their total can never exceed it;
+- read-write: a copy of work_dir, shown at work_dir's own path, /tmp, /dev/shm,
+  all in ONE tmpfs of limits.disk bytes, so their total can never exceed it; and
+  runtime_dir (for sockets shared with the grader, at the same path on both sides);
 - a new /proc and a minimal /dev; own pid, ipc, uts, net (only a loopback of its
-  own) and cgroup namespaces; bwrap --die-with-parent and --new-session. Not
-  --unshare-all: as root, that adds a user namespace in which only root exists,
-  and then the drop to the slot's host uid (below) is impossible.
+  own) and cgroup namespaces; bwrap --die-with-parent and --new-session; when the
+  jailed command ends or the grader dies, the pid namespace's init dies and the
+  kernel kills every process in it, however it detached itself;
 - descriptors: only what Popen passes (use close_fds=True and pass_fds).
 
-Processes: bwrap runs as root (it must reach an interpreter root may have installed
-under a private folder), sets no_new_privs, keeps only CAP_SETUID/CAP_SETGID, and a
-tiny trusted step in the jail drops to the slot's own unprivileged uid
-(uid_base + slot) before anything else runs. RLIMIT_NPROC counts every process and
-thread of that uid, so a fork bomb stops at limits.processes; give each
-concurrently running jail its own slot. When the jailed command ends or the
-grader dies, the pid namespace's init dies and the kernel kills every process in
-it, however it detached itself.
+Two ways to build it, the same view either way:
+- root: bwrap runs as root without a user namespace (it must reach an interpreter
+  root may have installed under a private folder), the tmpfs is mounted on the
+  host (runtime_dir lives in it too), bwrap keeps only CAP_SETUID/CAP_SETGID and a
+  tiny trusted step drops to the slot's own unprivileged uid (uid_base + slot)
+  before anything else runs. RLIMIT_NPROC counts every process and thread of that
+  uid, so a fork bomb stops at limits.processes; each concurrently running jail
+  needs its own slot.
+- a normal user: bwrap makes a user namespace (as Debian, Ubuntu and Fedora allow);
+  the tmpfs is bwrap's own /tmp, and a tiny trusted step inside binds the copy of
+  work_dir and /dev/shm from it, then drops every capability before the command
+  runs. The student's code runs as the grader's own uid outside the namespace, so
+  RLIMIT_NPROC is sized on what that uid already runs (tasks_of) plus
+  limits.processes; runtime_dir and the kernel's output log are host files,
+  bounded per file by RLIMIT_FSIZE.
 
 API:
 - Probe(ok, reason); bwrap_available(uid=...) -> Probe (cached per uid).
-- JailLimits(processes=64, disk_bytes=200 MiB).
 - Jail(work_dir, data_dir=None, read_only=(), deny=(), slot=0, uid_base=61000,
-  limits=JailLimits(), python=sys.executable):
-  __enter__ mounts the tmpfs and copies work_dir in (regular files and folders
-  only); command(cwd=None) -> argv prefix ending in the uid drop, the command to
-  run follows; runtime_dir: a shared folder for sockets; preexec (for Popen)
-  sets RLIMIT_NPROC and umask 022; env(**extra) -> a minimal environment;
-  collect(dest, names, max_bytes=None) copies the named regular files out (never
-  symlinks, pipes or devices); __exit__ unmounts and removes everything. deny: folders that must stay
-  hidden (the instructor's files, the repository): JailError if an allow-listed
-  path contains one of them.
+  limits=None, python=sys.executable): limits is the grader's one Limits
+  (grade/job.py; its processes and disk, default Limits()); __enter__ prepares the folders;
+  command(cwd=None) -> argv prefix, the command to run follows; runtime_dir;
+  preexec (for Popen): the process limit and umask 022; env(**extra) -> the
+  minimal environment; uid: the student's uid (None for a normal user's jail);
+  __exit__ removes everything. deny: folders that must stay hidden (the
+  instructor's files, the repository): JailError if an allow-listed path
+  contains one of them.
 - JailError: the jail cannot be built as asked (message says why).
 """
 import collections
 import ctypes
-import dataclasses
 import errno
 import functools
 import fcntl
@@ -67,6 +71,36 @@ MNT_DETACH = 2
 # the student's is imported): drop to the slot's uid, then run the real command.
 _DROP = ("import os,sys;os.setgroups([]);os.setgid(int(sys.argv[2]));"
          "os.setuid(int(sys.argv[1]));os.execvp(sys.argv[3],sys.argv[3:])")
+# Runs first in a normal user's jail (a user namespace, all capabilities still there),
+# isolated from site and the student: the copy of the work folder and /dev/shm are
+# bound from bwrap's size-limited /tmp, the files given for /tmp are copied in, then
+# every capability goes (bounding set too) before the real command runs.
+_INIT = r"""
+import ctypes,errno,os,shutil,sys
+L=ctypes.CDLL(None,use_errno=True)
+work,cwd=sys.argv[1],sys.argv[2]
+def fail(what):
+    e=ctypes.get_errno() if not isinstance(what,OSError) else what.errno
+    if e==errno.ENOSPC:sys.exit("jail: the hand-in's files exceed the disk limit")
+    sys.exit("jail: %s: %s"%(what,os.strerror(e or 1)))
+def bind(s,t):
+    if L.mount(s.encode(),t.encode(),None,4096|16384,None)!=0:fail("bind "+t)
+try:
+    shutil.copytree("/.stage/work","/tmp/.work",symlinks=True)
+    os.mkdir("/tmp/.shm",0o700)
+    for n in os.listdir("/.stage/tmp"):
+        p=os.path.join("/.stage/tmp",n)
+        (shutil.copytree if os.path.isdir(p) else shutil.copy)(p,os.path.join("/tmp",n))
+except OSError as e:fail(e)
+bind("/tmp/.work",work);bind("/tmp/.shm","/dev/shm")
+for p in("/.stage/work","/.stage/tmp"):L.umount2(p.encode(),2)
+for c in range(64):L.prctl(24,c,0,0,0)
+L.prctl(47,4,0,0,0)
+class H(ctypes.Structure):_fields_=[("v",ctypes.c_uint32),("p",ctypes.c_int)]
+class D(ctypes.Structure):_fields_=[("e",ctypes.c_uint32),("p",ctypes.c_uint32),("i",ctypes.c_uint32)]
+if L.capset(ctypes.byref(H(0x20080522,0)),(D*2)())!=0:fail("capset")
+os.chdir(cwd);os.execvp(sys.argv[3],sys.argv[3:])
+"""
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
               "/etc/localtime")
 
@@ -77,12 +111,6 @@ class JailError(RuntimeError):
 
 Probe = collections.namedtuple("Probe", "ok reason")
 Probe.__bool__ = lambda self: bool(self.ok)
-
-
-@dataclasses.dataclass(frozen=True)
-class JailLimits:
-    processes: int = 64              # processes + threads of the jail's uid
-    disk_bytes: int = 200 << 20      # total of the work folder, /tmp and /dev/shm
 
 
 def _libc():
@@ -128,31 +156,31 @@ def _is_under(path, folder):
 
 
 def _processes_of(uid):
-    pids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.stat(f"/proc/{name}").st_uid == uid:
-                    pids.append(int(name))
-            except OSError:
-                pass
-    return pids
+    from instructor.sandbox.limits import processes_of
+    return processes_of(uid)
 
 
 class Jail:
     def __init__(self, work_dir, data_dir=None, read_only=(), deny=(), slot=0,
-                 uid_base=61000, limits=JailLimits(), python=sys.executable):
+                 uid_base=61000, limits=None, python=sys.executable):
         self.work_dir = os.path.realpath(work_dir)
         if not os.path.isdir(self.work_dir):
             raise JailError(f"work folder {work_dir} does not exist")
         self.data_dir = os.path.realpath(data_dir) if data_dir else None
         self.read_only = [os.path.realpath(p) for p in read_only]
         self.deny = [os.path.realpath(p) for p in deny]
-        self.uid = int(uid_base) + int(slot)
-        if self.uid <= 0:
+        self.rootless = os.geteuid() != 0
+        self.uid = None if self.rootless else int(uid_base) + int(slot)
+        if self.uid is not None and self.uid <= 0:
             raise JailError("the jail's uid must not be root")
-        self.limits = limits
-        self.python = python
+        if limits is None:
+            from instructor.grade.job import Limits
+            limits = Limits()
+        self.limits = limits      # .processes: of the jail's uid; .disk: work, /tmp, /dev/shm
+        # The folders above it resolved (they are shown at their real place), the
+        # name kept (a virtual environment's python is a link to the base one).
+        self.python = os.path.join(os.path.realpath(os.path.dirname(python)),
+                                   os.path.basename(python))
         self.state_dir = None
 
     # ---- the file system --------------------------------------------------------------------
@@ -175,15 +203,18 @@ class Jail:
             if _is_under(secret, self.work_dir):
                 raise JailError(f"the work folder {self.work_dir} holds {secret}, which must "
                                 "stay hidden")
-        if os.geteuid() != 0:
-            raise JailError("the jail needs root (a dedicated uid and a tmpfs mount)")
+        if self.rootless:
+            self.state_dir = tempfile.mkdtemp(prefix="jail-")
+            for name in ("tmp", "run"):
+                os.mkdir(os.path.join(self.state_dir, name), 0o700)
+            return self
         busy = _processes_of(self.uid)
         if busy:
             raise JailError(f"uid {self.uid} already runs processes {busy[:5]}: another "
                             "jail uses this slot")
         self.state_dir = tempfile.mkdtemp(prefix="jail-")
         os.chmod(self.state_dir, 0o700)
-        _mount_tmpfs(self.state_dir, self.limits.disk_bytes)
+        _mount_tmpfs(self.state_dir, self.limits.disk)
         try:
             for name in ("work", "tmp", "shm", "run"):
                 # 0755: bwrap (root without CAP_DAC_OVERRIDE) must enter it; only
@@ -198,7 +229,8 @@ class Jail:
 
     def __exit__(self, *exc):
         if self.state_dir:
-            _umount(self.state_dir)
+            if not self.rootless:
+                _umount(self.state_dir)
             shutil.rmtree(self.state_dir, ignore_errors=True)
             self.state_dir = None
 
@@ -220,14 +252,14 @@ class Jail:
         except OSError as e:
             if e.errno == errno.ENOSPC:
                 raise JailError(f"{src} is larger than the disk limit of "
-                                f"{self.limits.disk_bytes >> 20} MB") from None
+                                f"{self.limits.disk >> 20} MB") from None
             raise
 
     def collect(self, dest, names, max_bytes=None):
         """Copy the named files (paths relative to the work folder) from the jail's
         copy to dest, only if they are regular files; returns the names copied."""
-        if not self.state_dir:
-            raise JailError("collect() must run inside the `with Jail(...)` block")
+        if not self.state_dir or self.rootless:
+            raise JailError("collect() must run inside the `with Jail(...)` block, as root")
         root = os.path.realpath(os.path.join(self.state_dir, "work"))
         copied = []
         for name in names:
@@ -260,12 +292,20 @@ class Jail:
             raise JailError("bwrap is not installed")
         cmd = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
                "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-               "--hostname", "jail", "--cap-drop", "ALL", "--cap-add", "CAP_SETUID",
-               "--cap-add", "CAP_SETGID"]
+               "--hostname", "jail", "--cap-drop", "ALL"]
+        if self.rootless:
+            cmd += ["--unshare-user", "--uid", "0", "--gid", "0",
+                    "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
+        else:
+            cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         # Writable places first: a read-only path under /tmp (a data set) stays visible.
-        cmd += ["--proc", "/proc", "--dev", "/dev",
-                "--bind", os.path.join(self.state_dir, "shm"), "/dev/shm",
-                "--bind", os.path.join(self.state_dir, "tmp"), "/tmp"]
+        cmd += ["--proc", "/proc", "--dev", "/dev"]
+        if self.rootless:
+            cmd += ["--size", str(int(self.limits.disk)), "--perms", "1777",
+                    "--tmpfs", "/tmp"]
+        else:
+            cmd += ["--bind", os.path.join(self.state_dir, "shm"), "/dev/shm",
+                    "--bind", os.path.join(self.state_dir, "tmp"), "/tmp"]
         allowed = self.allowed()
         # bwrap would create the folders above each bind point as 0700 root (which the
         # slot's uid cannot cross): create them first, traversable.
@@ -288,11 +328,24 @@ class Jail:
             cmd += ["--ro-bind", path, path]
         for path in etc:
             cmd += ["--ro-bind", path, path]
-        cmd += ["--bind", self.runtime_dir, self.runtime_dir,
-                "--bind", os.path.join(self.state_dir, "work"), self.work_dir,
-                "--chdir", cwd or self.work_dir, "--",
-                self.python, "-I", "-S", "-c", _DROP, str(self.uid), str(self.uid)]
-        return cmd
+        cmd += ["--bind", self.runtime_dir, self.runtime_dir]
+        if self.rootless:
+            return cmd + ["--dir", self.work_dir,
+                          "--ro-bind", self.work_dir, "/.stage/work",
+                          "--ro-bind", os.path.join(self.state_dir, "tmp"), "/.stage/tmp",
+                          "--", self.python, "-I", "-S", "-c", _INIT, self.work_dir,
+                          cwd or self.work_dir]
+        return cmd + ["--bind", os.path.join(self.state_dir, "work"), self.work_dir,
+                      "--chdir", cwd or self.work_dir, "--",
+                      self.python, "-I", "-S", "-c", _DROP, str(self.uid), str(self.uid)]
+
+    def process_limit(self):
+        """RLIMIT_NPROC for the jailed command, taken when it starts: the limit itself
+        for the slot's own uid; for a normal user, what that user runs now plus it."""
+        if not self.rootless:
+            return self.limits.processes
+        from instructor.sandbox.limits import tasks_of
+        return tasks_of(os.getuid()) + self.limits.processes
 
     @property
     def runtime_dir(self):
@@ -305,19 +358,15 @@ class Jail:
 
     def preexec(self):
         """For Popen(preexec_fn=...): the process limit of the slot's uid."""
-        n = self.limits.processes
+        n = self.process_limit()
         resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
         # bwrap creates the folders above each bind with this umask: they must be
         # traversable by the slot's uid.
         os.umask(0o022)
 
     def env(self, **extra):
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
-               "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "MPLCONFIGDIR": "/tmp",
-               # BLAS threads count against the process limit: keep them few.
-               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        env.update(extra)
-        return env
+        from instructor.sandbox.box import minimal_env
+        return minimal_env("/tmp", **extra)
 
 
 @functools.lru_cache(maxsize=None)
@@ -328,24 +377,23 @@ def bwrap_available(uid=61999):
     if not shutil.which("bwrap"):
         return Probe(False, "bwrap (bubblewrap) is not installed; install the 'bubblewrap' "
                             "package")
-    if os.geteuid() != 0:
-        return Probe(False, "the jail needs root: it runs student code under a dedicated uid "
-                            "and mounts a size-limited tmpfs")
     # Probes on one machine take turns: they all use the one probe uid (grading
     # processes and Dask workers probe at the same time when they start).
-    lock = os.fdopen(os.open(os.path.join(tempfile.gettempdir(), f"softmax-jail-probe-{uid}.lock"),
+    lock = os.fdopen(os.open(os.path.join(tempfile.gettempdir(), f"softmax-jail-probe-{os.geteuid()}-{uid}.lock"),
                              os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600), "r+")
     with lock, tempfile.TemporaryDirectory() as work:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            with Jail(work, uid_base=uid, limits=JailLimits(disk_bytes=1 << 20)) as jail:
+            from instructor.grade.job import Limits
+            with Jail(work, uid_base=uid, limits=Limits(disk=1 << 20)) as jail:
                 run = subprocess.run(jail.command() + [jail.python, "-I", "-S", "-c",
                                                        "import os; print(os.getuid())"],
                                      env=jail.env(), preexec_fn=jail.preexec, close_fds=True,
                                      stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
         except (JailError, OSError, subprocess.TimeoutExpired) as e:
             return Probe(False, f"a test jail could not be built: {e}")
-    if run.returncode != 0 or run.stdout.strip() != str(uid).encode():
+    want = str(0 if os.geteuid() != 0 else uid).encode()
+    if run.returncode != 0 or run.stdout.strip() != want:
         err = run.stderr.decode(errors="replace").strip()[-300:]
         return Probe(False, f"bwrap fails here (exit {run.returncode}): {err or 'no message'}")
     return Probe(True, "")

@@ -91,9 +91,9 @@ def _reproduce(subject, checks):
     candidates = [k for k, v in settings.items() if v[1] == top][:3]
     rtol = bar("test_sweep", "retrain_rtol")
     for lr, reg in candidates:
-        clf = checks._call("train", "making a classifier", subject.make_classifier,
+        clf = checks.call_student("train", "making a classifier", subject.make_classifier,
                            int(bar("test_sweep", "retrain_seed")))
-        checks._call("train", "retraining the best setting of results on the training set",
+        checks.call_student("train", "retraining the best setting of results on the training set",
                      clf.train, data.X_train, data.y_train, arg_names=("X", "y"),
                      learning_rate=lr, reg=reg, num_iters=int(bar("test_sweep", "retrain_iters")),
                      batch_size=int(bar("test_sweep", "retrain_batch")), verbose=False)

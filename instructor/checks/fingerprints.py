@@ -51,7 +51,7 @@ def _grid(rng, shape, low, high):
 
 def loss_probes(seed=None, N=5, D=4, C=3, reg=0.25):
     """
-    The probe inputs of the loss checks, as a list of dicts (see cs231n/checks.py).
+    The probe inputs of the loss checks, as a list of dicts (see cs231n/diagnosis.py).
 
     With seed None, W and X are the shipped ones (N, D, C = 5, 4, 3); with a
     seed they are drawn, of any size (for checks that are not shipped).
@@ -64,6 +64,9 @@ def loss_probes(seed=None, N=5, D=4, C=3, reg=0.25):
     - far_label: some correct classes score 1000 below the others: their
       probability underflows to 0, and -log(0) is inf.
     - basic_reg_float32: basic_reg in float32.
+    - first_row, other_rows: basic's first example alone and the others, whose
+      losses average to basic's: they tell whether a max, sum or normalization
+      runs over each example's classes, over the examples or over everything.
     """
     if seed is None:
         W, X = np.array(SHIPPED_LOSS_W8) / 8.0, np.array(SHIPPED_LOSS_X8) / 8.0
@@ -102,6 +105,10 @@ def loss_probes(seed=None, N=5, D=4, C=3, reg=0.25):
               "the scores of some rows near 1000, of the others near 0"),
         probe("far_label", W_far, X_big, y_far, 0.0,
               "some correct classes score 1000 below the best class"),
+        probe("first_row", W, X[:1], y[:1], 0.0, "the first example of the small problem "
+              "alone", splits="basic"),
+        probe("other_rows", W, X[1:], y[1:], 0.0, "the other examples of the small problem",
+              splits="basic"),
         probe("basic_reg_float32", W.astype(np.float32), X.astype(np.float32), y, reg,
               "float32 arrays, as the notebook's data", dtype="float32",
               same_as="basic_reg"),

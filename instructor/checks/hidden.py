@@ -116,25 +116,15 @@ def naive_loss_hidden_problems(subject):
 
 
 def _centred_differences(loss_fn, name, W, X, y, reg, h=1e-6):
-    grad = np.zeros_like(W)
-    for ix in np.ndindex(*W.shape):
-        values = []
-        for step in (h, -h):
-            Wh = W.copy()
-            Wh[ix] += step
-            out = checks._call(name, "computing finite differences of the loss", loss_fn,
-                               Wh, X.copy(), y.copy(), reg)
-            values.append(checks._loss_output(name, out, Wh, "finite differences")[0])
-        grad[ix] = (values[0] - values[1]) / (2 * h)
-    return grad
+    return checks.numerical_loss_gradient(loss_fn, name, W, X, y, reg, h=h)
 
 
 def gradient_matches_differences(loss_fn, name, W, X, y, regs, rtol=1e-5, atol=1e-7):
     """dW of loss_fn against centred differences of its own loss, for each reg."""
     for reg in regs:
-        out = checks._call(name, "computing the loss and its gradient", loss_fn,
-                           W.copy(), X.copy(), y.copy(), reg)
-        _, dW = checks._loss_output(name, out, W, "computing the gradient")
+        out = checks.call_student(name, "computing the loss and its gradient", loss_fn,
+                                  W.copy(), X.copy(), y.copy(), reg)
+        _, dW = checks.loss_output(name, out, W, "computing the gradient")
         numeric = _centred_differences(loss_fn, name, W, X, y, reg)
         if not np.allclose(dW, numeric, rtol=rtol, atol=atol):
             where = "with" if reg else "without"
@@ -205,11 +195,12 @@ def sgd_fits_an_easy_problem(subject):
     X[:, -1] = 1
     y = (X[:, 0] > 0).astype(np.int64) + 2 * (X[:, 1] > 0)
     settings = dict(learning_rate=0.5, reg=1e-4, num_iters=200, batch_size=50, verbose=False)
-    clf = checks._call("train", "making a classifier", subject.make_classifier, 1)
+    clf = checks.call_student("train", "making a classifier", subject.make_classifier, 1)
     runs = []
     for _ in range(2):
-        history = checks._call("train", "training on a problem the grader does not show",
-                               clf.train, X.copy(), y.copy(), arg_names=("X", "y"), **settings)
+        history = checks.call_student("train", "training on a problem the grader does not "
+                                      "show", clf.train, X.copy(), y.copy(),
+                                      arg_names=("X", "y"), **settings)
         try:
             history = np.asarray(history, dtype=np.float64)
         except (TypeError, ValueError):
@@ -222,8 +213,8 @@ def sgd_fits_an_easy_problem(subject):
         _fail("train", "sgd_unseeded", checks.MISTAKES["sgd_unseeded"])
     if not (np.all(np.isfinite(h1)) and h1[-1] < h1[0]):
         _fail("train", "sgd_no_descent", "the loss does not go down on an easy problem.")
-    labels = _labels("predict", checks._call("predict", "predicting", clf.predict, X.copy(),
-                                             arg_names=("X",)), len(y))
+    labels = _labels("predict", checks.call_student("predict", "predicting", clf.predict,
+                                                    X.copy(), arg_names=("X",)), len(y))
     if np.mean(labels == y) <= 0.8:
         _fail("train", "sgd_no_fit", "training does not fit an easy problem: check the "
               "update and the learning rate it uses.")
@@ -236,10 +227,10 @@ def predict_picks_the_top_score(subject):
     rng = _rng(3)
     W = rng.standard_normal((5, 4))
     X = rng.standard_normal((7, 5))
-    clf = checks._call("predict", "making a classifier", subject.make_classifier, 1)
+    clf = checks.call_student("predict", "making a classifier", subject.make_classifier, 1)
     clf.W = W.copy()
-    labels = _labels("predict", checks._call("predict", "predicting", clf.predict, X.copy(),
-                                             arg_names=("X",)), len(X))
+    labels = _labels("predict", checks.call_student("predict", "predicting", clf.predict,
+                                                    X.copy(), arg_names=("X",)), len(X))
     if not np.array_equal(labels, np.argmax(X @ W, axis=1)):
         _fail("predict", "wrong", "some labels are not the class with the highest score.")
 
@@ -252,9 +243,8 @@ def sample_batch_keeps_rows_and_uses_rng(subject):
     y = np.arange(30)[order]
     draws = []
     for _ in range(2):
-        out = checks._call("sample_batch", "drawing a minibatch", sample_batch_of(subject),
-                           X.copy(), y.copy(), 9, _rng(5),
-                           arg_names=("X", "y"))
+        out = checks.call_student("sample_batch", "drawing a minibatch", sample_batch_of(subject),
+                                  X.copy(), y.copy(), 9, _rng(5), arg_names=("X", "y"))
         if not (isinstance(out, (tuple, list)) and len(out) == 2):
             _fail("sample_batch", "output", "it must return a tuple (X_batch, y_batch).")
         X_batch, y_batch = (np.asarray(a) if a is not None else np.zeros(0) for a in out)

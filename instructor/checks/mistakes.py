@@ -5,7 +5,8 @@ serve two purposes: fingerprints.py runs them on the probe inputs so that
 cs231n/checks.py can recognise each mistake by its output, and the tests make
 sure every mistake is named by the check that should catch it.
 
-The ids are the keys of cs231n.checks.MISTAKES, where each one's message lives.
+The ids are the keys of cs231n.checks.MISTAKES; each one's message lives in
+cs231n/check_messages.py.
 Shapes: N examples, D dimensions, C classes.
 """
 import numpy as np

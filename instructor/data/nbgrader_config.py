@@ -9,9 +9,12 @@ Students get their own, data/release/nbgrader_config.py, with the same limits.
 """
 c = get_config()  # noqa: F821 (defined by traitlets when it loads this file)
 
-# The stub that replaces a solution region in the notebook. The package's .py
-# files get markers.STUB; the release build checks that the two are the same.
-c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+# The stub that replaces a solution region in the notebook: it says what is not
+# written yet and where. The package's .py files get the same form naming their
+# function (markers.stub_lines); the release build checks that the two agree.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\n"
+                                        "raise NotImplementedError(\"this cell is not written yet: \"\n"
+                                        "                          \"fill in its TODO in softmax.ipynb\")"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # nbgrader autograde replaces every non-notebook file of a hand-in with the

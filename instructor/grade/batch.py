@@ -43,14 +43,18 @@ per file written), --grader-memory for the worker process that grades it (2G),
 --max-handin zip size (50M), --max-unpacked (200M in total), --max-unpacked-file
 (100M per file).
 
---sandbox auto (default) or bwrap: every kernel runs in the allow-list jail
-(sandbox/kernel.py, boundary/jail.py); if no jail can run here, the run stops
-before grading, saying what to install. --sandbox none grades bare, only when
-asked: a warning on stderr, and in every graded hand-in's notes and log.
+--sandbox auto (default): every kernel and trusted worker runs in a box of the
+strongest tier that works here (sandbox/box.py): namespaces (bubblewrap, for
+root and normal users), else uid (root without namespaces: containers); if none
+can run, the run stops before grading, saying what would make each work.
+--sandbox namespaces|uid insists on one tier. The tier is printed in the header
+and is the first note of every hand-in (CSV and log): `sandbox: <tier>`.
+--sandbox none grades bare, only when asked: a warning on stderr, and in every
+graded hand-in's notes and log.
 
 --scheduler tcp://HOST:PORT (or DASK_SCHEDULER_ADDRESS): grade on the workers of a
 Dask cluster instead (grade/engines.py, grade/dask_engine.py); OUT is written here,
-and every worker must be able to run the jail (or --sandbox none).
+and every worker must be able to run the same tier (or --sandbox none).
 """
 import concurrent.futures
 import csv
@@ -196,11 +200,15 @@ def make_job(handin, limits, options):
     return job, (None if data is not None else why)
 
 
-def save_result(out, result, bundle, roster, sandbox="bwrap"):
+def save_result(out, result, bundle, roster, sandbox="namespaces"):
     """Write one Result into OUT (the order makes re-runs safe: files, then the
     gradebook, then results/<id>.json, which marks it done). OUT receives only the
     graded notebook and the package's .py files of a hand-in, as regular files."""
     sid = result.student_id
+    tier_note = f"sandbox: {sandbox}"
+    if tier_note not in result.notes:
+        result.notes.insert(0, tier_note)
+        result.log = f"{tier_note}\n" + result.log
     if sandbox == "none" and BARE_NOTE not in result.notes:
         result.notes.append(BARE_NOTE)
         result.log = f"WARNING: {BARE_NOTE}\n" + result.log
@@ -275,6 +283,34 @@ def run_batch(executor, todo, bundle, out, roster, problems, limits, options):
               f"({result.seconds:.0f} s)", flush=True)
 
 
+def out_owner():
+    """(uid, gid) OUT should belong to when root grades: the user who ran sudo, else
+    the owner of the checkout; None when nothing is to change (not root, or root's)."""
+    if os.geteuid() != 0:
+        return None
+    if os.environ.get("SUDO_UID", "").isdigit():
+        uid = int(os.environ["SUDO_UID"])
+        gid = int(os.environ["SUDO_GID"]) if os.environ.get("SUDO_GID", "").isdigit() else uid
+    else:
+        info = os.stat(REPO_ROOT)
+        uid, gid = info.st_uid, info.st_gid
+    return None if uid == 0 else (uid, gid)
+
+
+def give_out_to_owner(out):
+    """chown OUT and everything in it (never following links) to out_owner()."""
+    owner = out_owner()
+    if owner is None or not os.path.isdir(out):
+        return
+    for root, dirs, files in os.walk(out):
+        for name in [""] + dirs + files:
+            try:
+                os.chown(os.path.join(root, name) if name else root, *owner,
+                         follow_symlinks=False)
+            except OSError:
+                pass
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -294,11 +330,10 @@ def main(args):
         if not remote and not os.path.isfile(os.path.join(data_dir, "data_batch_1")):
             raise SetupError(f"CIFAR-10 not found in {data_dir}: run ./get_datasets.sh, or set "
                              "CIFAR10_DIR to a cifar-10-batches-py folder")
-        if remote:
-            # Each worker checks that it can run the jail before it gets a hand-in.
-            sandbox = "none" if args.sandbox == "none" else "bwrap"
-        else:
-            sandbox = choose_sandbox(args.sandbox)     # a trial jail: stops here if none works
+        # A trial box of each tier, strongest first: stops here if none works. On a
+        # Dask cluster each worker checks that it can run the same tier too.
+        sandbox = choose_sandbox(args.sandbox)
+        args.sandbox = sandbox      # what the executor (and every Dask worker) uses
         if sandbox == "none":
             print(f"autograde: WARNING: {BARE_NOTE}", file=sys.stderr, flush=True)
         os.makedirs(out, exist_ok=True)
@@ -347,12 +382,7 @@ def main(args):
         print(f"  {name}: {message}", flush=True)
 
     become_subreaper()
-    limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory=args.memory,
-                    max_output=args.max_output, max_output_total=args.max_output_total,
-                    processes=args.max_processes, disk=args.max_disk,
-                    grader_memory=args.grader_memory, max_file_write=args.max_file_write,
-                    max_handin=args.max_handin, max_unpacked=args.max_unpacked,
-                    max_file=args.max_unpacked_file)
+    limits = getattr(args, "limits", None) or Limits()
     options = Options(sandbox=sandbox, threads=max(1, (os.cpu_count() or 1) // args.jobs))
     try:
         run_batch(executor, todo, bundle, out, roster, problems, limits, options)
@@ -361,6 +391,7 @@ def main(args):
         kill_workers()
         executor.shutdown(wait=True)
         write_csv(out, bundle.cells, roster, problems)
+        give_out_to_owner(out)
         print("interrupted: the hand-ins graded so far are saved; run the same command again "
               "to grade the rest", file=sys.stderr)
         return 130
@@ -381,5 +412,7 @@ def main(args):
     except Exception as e:  # the grades are saved; `python -m instructor report OUT` retries
         print(f"autograde: error: the class report could not be written: {e}", file=sys.stderr)
         return 1
+    finally:
+        give_out_to_owner(out)
     print(f"wrote {os.path.join(out, 'report.html')}, class.json and canvas.csv")
     return 0

@@ -112,9 +112,9 @@ def _this_worker():
 
 def environment_problem(code, sandbox):
     """Why this machine cannot grade (a sentence), or None. code: the client's
-    code_fingerprint(); sandbox: 'auto', 'bwrap' or 'none'."""
+    code_fingerprint(); sandbox: the tier the batch grades with."""
     from cs231n.data_utils import dataset_dir
-    from instructor.boundary.jail import bwrap_available
+    from instructor.sandbox.box import ALIASES
     import importlib.util
     missing = []
     # Found, not imported: importing them would cost the worker seconds of CPU; the
@@ -140,11 +140,12 @@ def environment_problem(code, sandbox):
                 f"{', ...' if len(absent) > 3 else ''}): set CIFAR10_DIR to a "
                 "cifar-10-batches-py folder, or run ./get_datasets.sh, before `dask worker`")
     if sandbox != "none":
-        probe = bwrap_available()
-        if not probe:
-            return (f"no working sandbox there ({probe.reason}); the grader runs every "
-                    "hand-in in a bubblewrap jail (install 'bubblewrap' and run the worker "
-                    "as root), or grade bare with --sandbox none")
+        from instructor.sandbox.box import HOW_TO, probe
+        tier = ALIASES.get(sandbox, sandbox)
+        ok, why = probe(tier)
+        if not ok:
+            return (f"the sandbox tier {tier} cannot run there ({why}): {HOW_TO.get(tier, '')}; "
+                    "or grade bare with --sandbox none")
     return None
 
 
@@ -184,7 +185,7 @@ def _worker_bundle(bundle, packed, cache):
 def grade_on_worker(fn, job, bundle, packed, code, sandbox, threads):
     """The task of one hand-in: fn(job, the bundle on this worker) -> Result.
 
-    sandbox: "bwrap" (the jail, which environment_problem made sure works here) or
+    sandbox: the batch's tier (environment_problem made sure it works here) or
     "none"; threads: {worker address: BLAS threads for its kernels}."""
     address, local_dir = _this_worker()
     key = (code, sandbox)
@@ -192,8 +193,9 @@ def grade_on_worker(fn, job, bundle, packed, code, sandbox, threads):
         _checked[key] = environment_problem(code, sandbox)
     if _checked[key]:
         raise WorkerSetupError(address, _checked[key])
-    local = _worker_bundle(bundle, packed, os.path.join(local_dir, f"{assignment_spec().assignment_id}-grading"))
-    options = dataclasses.replace(job.options, sandbox="none" if sandbox == "none" else "bwrap",
+    local = _worker_bundle(bundle, packed, os.path.join(
+        local_dir, f"{assignment_spec().assignment_id}-grading"))
+    options = dataclasses.replace(job.options, sandbox=sandbox,
                                   threads=threads.get(address) or 1)
     return fn(dataclasses.replace(job, options=options), local)
 
@@ -232,8 +234,10 @@ class DaskExecutor(concurrent.futures.Executor):
         self.bad, self.problems, cpus = set(), [], {}
         for address, answer in sorted(checks.items()):
             if isinstance(answer, BaseException):
-                why = (f"cannot run the grader ({type(answer).__name__}: {answer}); start "
-                       "`dask worker` in the project's folder with PYTHONPATH set to it")
+                why = (f"cannot run the grader ({type(answer).__name__}: {answer}); install "
+                       "the project into the worker's Python (make setup, or pip install -e "
+                       "PROJECT), or start `dask worker` with PYTHONPATH set to the project's "
+                       "folder")
             else:
                 why, host, cpus[address] = answer
             if why:
@@ -251,9 +255,10 @@ class DaskExecutor(concurrent.futures.Executor):
         except Exception as e:
             raise SetupError(
                 f"the Dask scheduler at {self.address} cannot run the grader's tasks "
-                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): start "
-                "`dask scheduler` with PYTHONPATH set to the project's folder, like the "
-                "workers") from None
+                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): install "
+                "the project into the scheduler's Python (make setup, or pip install -e "
+                "PROJECT), or start `dask scheduler` with PYTHONPATH set to the project's "
+                "folder") from None
         # Kernels get the CPUs of their machine shared out among the worker threads on it.
         workers = _workers(self.client)
         per_host = {}

@@ -28,31 +28,93 @@ GRADED, WITH_PROBLEMS, NOT_GRADED, GRADER_ERROR = (
     "graded", "graded-with-problems", "not-graded", "grader-error")
 
 
+def _limit(default, flag=None, help="", size=False, minimum=None):
+    """A field of Limits; flag: its command-line option (None: not an option)."""
+    return field(default=default, metadata={"flag": flag, "help": help, "size": size,
+                                            "min": minimum})
+
+
 @dataclass
 class Limits:
-    """What one hand-in may use; sizes in bytes, times in seconds."""
-    cell_timeout: int = 300           # per notebook cell
-    timeout: int = 1800               # for the whole hand-in
-    memory: int = 4 << 30             # address space of the kernel
-    max_output: int = 1 << 20         # output kept per cell
-    max_output_total: int = 4 << 20   # output kept for the whole notebook
-    max_file_write: int = 100 << 20   # largest file the kernel may write
-    max_handin: int = 50 << 20        # size of the zip
-    max_unpacked: int = 200 << 20     # bytes taken out of the zip, in total
-    max_file: int = 100 << 20         # bytes of one file taken out of the zip
-    max_entries: int = 5000           # entries in the zip
-    processes: int = 64               # processes + threads of the jailed kernel
-    disk: int = 200 << 20             # the jail's folder, /tmp and /dev/shm, in total
-    grader_memory: int = 2 << 30      # address space of the worker grading the hand-in
+    """What one hand-in may use; sizes in bytes, times in seconds. The one place of
+    every limit's default: the command-line options and their help are made from
+    these fields (add_limit_options), and the kernel's and the trusted worker's
+    boxes read the same object (sandbox/box.py)."""
+    cell_timeout: int = _limit(300, "--cell-timeout", "seconds per cell", minimum=1)
+    timeout: int = _limit(1800, "--timeout", "seconds per hand-in", minimum=10)
+    memory: int = _limit(4 << 30, "--memory", "address space of the kernel and of the "
+                         "trusted worker", size=True, minimum=256 << 20)
+    max_output: int = _limit(1 << 20, "--max-output", "output kept per cell, errors and "
+                             "display updates included", size=True, minimum=1 << 10)
+    max_output_total: int = _limit(4 << 20, "--max-output-total",
+                                   "output kept for the whole notebook", size=True,
+                                   minimum=1 << 10)
+    max_file_write: int = _limit(100 << 20, "--max-file-write",
+                                 "largest file a hand-in may write", size=True,
+                                 minimum=1 << 20)
+    max_handin: int = _limit(50 << 20, "--max-handin", "largest zip", size=True,
+                             minimum=1 << 10)
+    max_unpacked: int = _limit(200 << 20, "--max-unpacked",
+                               "most bytes taken out of a zip, in total", size=True,
+                               minimum=1 << 10)
+    max_file: int = _limit(100 << 20, "--max-unpacked-file",
+                           "most bytes of one file taken out of a zip", size=True,
+                           minimum=1 << 10)
+    max_entries: int = _limit(5000)   # entries in the zip
+    processes: int = _limit(64, "--max-processes", "processes and threads of a hand-in's "
+                            "kernel, and of its trusted worker, in total (the kernel alone "
+                            "runs a dozen threads)", minimum=16)
+    disk: int = _limit(200 << 20, "--max-disk", "disk a hand-in may fill: its folder, /tmp "
+                       "and /dev/shm in total", size=True, minimum=16 << 20)
+    grader_memory: int = _limit(2 << 30, "--grader-memory", "address space of the grader's "
+                                "own process for each hand-in", size=True, minimum=512 << 20)
 
     def unpack(self):
         return UnpackLimits(max_handin=self.max_handin, max_unpacked=self.max_unpacked,
                             max_file=self.max_file, max_entries=self.max_entries)
 
 
+def _size_text(n):
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if n and n % (1 << shift) == 0:
+            return f"{n >> shift}{unit}"
+    return str(n)
+
+
+def add_limit_options(parser, names=None):
+    """Add an option for each Limits field with a flag (or only those in names), its
+    help and default taken from the field."""
+    from instructor.sandbox.limits import parse_size
+    for f in dataclasses.fields(Limits):
+        meta = f.metadata
+        if not meta.get("flag") or (names is not None and f.name not in names):
+            continue
+        default = _size_text(f.default) if meta["size"] else f.default
+        parser.add_argument(meta["flag"], dest=f"limit_{f.name}", default=f.default,
+                            type=parse_size if meta["size"] else int,
+                            metavar="SIZE" if meta["size"] else "N",
+                            help=f"{meta['help']} (default: {default})")
+
+
+def limits_from_args(args):
+    """(Limits from the options add_limit_options made, None) or (None, error message)."""
+    values, bad = {}, []
+    for f in dataclasses.fields(Limits):
+        if hasattr(args, f"limit_{f.name}"):
+            value = getattr(args, f"limit_{f.name}")
+            if f.metadata["min"] is not None and value < f.metadata["min"]:
+                low = f.metadata["min"]
+                bad.append(f"{f.metadata['flag']} must be at least "
+                           f"{_size_text(low) if f.metadata['size'] else low}")
+            values[f.name] = value
+    if bad:
+        return None, "; ".join(bad)
+    return Limits(**values), None
+
+
 @dataclass
 class Options:
-    sandbox: str = "bwrap"            # "bwrap" (the jail) or "none" (bare: explicit only)
+    sandbox: str = "namespaces"       # the tier: namespaces, uid or none (sandbox/box.py)
     threads: int = 1                  # BLAS threads of the kernel
 
 
@@ -87,7 +149,7 @@ class Bundle:
     data_dir: str                     # the data set, read-only for kernels
     work: str                         # where workers make their folders
     mpl_cache: str = ""               # matplotlib's font cache, copied for each kernel
-    hide: list[str] = field(default_factory=list)   # what kernels must not see (bwrap)
+    hide: list[str] = field(default_factory=list)   # what boxed code must never read
 
     @property
     def auto_max(self):

@@ -6,8 +6,8 @@ nothing about the automatic points any more. Instead, grade_tests()
 1. loads the notebook values the kernel saved as plain data (boundary/results.py,
    the values the assignment's spec lists) as hostile input;
 2. starts a worker process over a copy of the hand-in's package files only
-   (boundary/client.py WorkerClient), inside an allow-list jail (boundary/jail.py)
-   when the job's sandbox is bwrap; the worker imports the student's files and
+   (boundary/client.py WorkerClient), in a box of the job's tier with the job's
+   limits (sandbox/box.py, as the kernel's); the worker imports the student's files and
    answers requests with plain data, nothing else;
 3. builds a Subject (a proxy for each routine of the spec, the student's source
    texts for inspection, the results, the instructor's own data) and runs the
@@ -96,63 +96,22 @@ def copy_package(handin_dir, dest, package=None):
     return sources
 
 
-class _Bare:
-    """No jail: the worker runs as a plain child process (--sandbox none)."""
-
-    def __init__(self, folder):
-        self.folder = folder
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def client_args(self):
-        return {"launcher": (), "preexec_fn": None, "env": None}
-
-
-class _Jailed:
-    """The worker inside an allow-list jail: it sees the interpreter, the worker's two
-    files and its own copy of the package, nothing of the grader or the data set."""
-
-    def __init__(self, folder, deny, limits):
-        self.folder, self.deny, self.limits = folder, deny, limits
-        self.jail = None
-
-    def __enter__(self):
-        import contextlib
-        from instructor.boundary import client as client_mod
-        from instructor.boundary.jail import Jail
-        from instructor.sandbox.slots import jail_slot
-        # Each jail running at the same time on this machine needs a uid of its own:
-        # the slot is held (a lock) until the jail ends, as for the kernel's jail.
-        self._stack = contextlib.ExitStack()
-        try:
-            slot = self._stack.enter_context(jail_slot())
-            self.jail = self._stack.enter_context(
-                Jail(self.folder, read_only=[client_mod.WORKER_PATH, client_mod.PROTOCOL_PATH],
-                     deny=self.deny, slot=slot, limits=self.limits))
-        except BaseException:
-            self._stack.close()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        self._stack.close()
-        return False
-
-    def client_args(self):
-        return {"launcher": self.jail.command(), "preexec_fn": self.jail.preexec,
-                "env": self.jail.env()}
-
-
 def worker_box(job, bundle, folder):
-    if job.options.sandbox == "bwrap":
-        from instructor.boundary.jail import JailLimits
-        deny = [REPO_ROOT] + list(bundle.hide)
-        return _Jailed(folder, deny, JailLimits())
-    return _Bare(folder)
+    """The box of the trusted worker: the job's tier and every one of its limits, over
+    the copy of the package only; it sees the interpreter and the worker's two files,
+    nothing of the grader, the other hand-ins or the data set."""
+    from instructor.boundary import client as client_mod
+    from instructor.sandbox.box import Box
+    return Box(job.options.sandbox, folder, job.limits,
+               read_only=[client_mod.WORKER_PATH, client_mod.PROTOCOL_PATH],
+               deny=[REPO_ROOT] + list(bundle.hide),
+               reachable=[bundle.data_dir])   # the kernels' beside it (uid tier only)
+
+
+def client_args(box):
+    """What WorkerClient needs to start its worker in box."""
+    return {"launcher": box.command(), "preexec_fn": box.preexec, "python": box.python,
+            "env": box.env()}
 
 
 # ---- nbgrader's own scores: never taken from the kernel's outputs ----------------------------
@@ -231,10 +190,10 @@ def grade_tests(job, bundle, course, handin_dir, results_path, work, notes, spec
     sources = copy_package(handin_dir, folder, spec.package)
     verdicts = {}
     with worker_box(job, bundle, folder) as box:
-        with WorkerClient(folder, timeout=CALL_TIMEOUT, memory_bytes=job.limits.memory,
-                          log_path=os.path.join(folder, "worker-output.txt"),
+        with WorkerClient(box.folder, timeout=CALL_TIMEOUT, memory_bytes=job.limits.memory,
+                          log_path=os.path.join(box.folder, "worker-output.txt"),
                           budget=TRUSTED_BUDGET if budget is None else budget,
-                          **box.client_args()) as client:
+                          **client_args(box)) as client:
             subject = Subject(proxies(client, spec), sources=sources, results=results,
                               data=data)
             for c in auto:

@@ -140,7 +140,7 @@ def main(args):
     """`python -m instructor gradescope` (args: see cli.py)."""
     from instructor.grade.bundle import SetupError
     out_zip = os.path.join(args.out, "autograder.zip")
-    limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory=args.memory)
+    limits = getattr(args, "limits", None) or Limits()
     try:
         names = build(out_zip, args.hidden_visibility, limits, args.python_version,
                       args.sandbox)
@@ -150,5 +150,5 @@ def main(args):
     print(f"wrote {out_zip} ({len(names)} files; hidden tests visible to students: "
           f"{args.hidden_visibility}; Python {args.python_version})")
     print("Upload it as the autograder of a Gradescope programming assignment "
-          f"(see README.md, 'Grading on Gradescope'); give it a timeout above {args.timeout} s.")
+          f"(see README.md, 'Grading on Gradescope'); give it a timeout above {limits.timeout} s.")
     return 0

@@ -45,13 +45,15 @@ def test_output(test):
     return "\n".join(parts)
 
 
-def overall_output(result, score, auto_max, upload_hint, show_score=True):
+def overall_output(result, score, auto_max, upload_hint, show_score=True, silent=()):
     """The text above the tests: the score (unless some tests are not shown yet: it
-    would give them away), the limits hit and the repairs made."""
+    would give them away), the limits hit and the repairs made. Notes about the
+    tests in silent (shown only later) are left out: students see this text at once."""
     lines = []
+    notes = [n for n in result.notes if not any(n.startswith(f"{name}:") for name in silent)]
     if result.status == NOT_GRADED:
         lines.append("Your submission could not be graded, so it scores 0.")
-        lines += [f"- {n}" for n in result.notes]
+        lines += [f"- {n}" for n in notes]
         lines += ["", upload_hint]
     elif result.status == GRADER_ERROR:
         lines.append("The autograder failed on its side, not because of your submission; "
@@ -60,9 +62,9 @@ def overall_output(result, score, auto_max, upload_hint, show_score=True):
         lines.append(f"Automatic score: {_num(score)} / {_num(auto_max)}." if show_score else
                      "Graded. Some tests are shown with your score only once your instructor "
                      "publishes the grades.")
-        if result.notes:
+        if notes:
             lines += ["", "What the grader noticed (limits hit, files repaired):"]
-            lines += [f"- {n}" for n in result.notes]
+            lines += [f"- {n}" for n in notes]
         lines += ["", MANUAL_NOTE]
     return "\n".join(lines)
 
@@ -110,7 +112,9 @@ def results_json(result, cells, hidden_tests, secret_lines, hidden_visibility="a
         "execution_time": int(round(result.seconds)),
         "output": scrub(overall_output(result, total, auto_max, upload_hint,
                                        show_score=hidden_visibility == "visible"
-                                       or not hidden_tests), secret_lines),
+                                       or not hidden_tests,
+                                       silent=() if hidden_visibility == "visible"
+                                       else set(hidden_tests)), secret_lines),
         "output_format": "text",
         "stdout_visibility": "hidden",
         "tests": tests,

@@ -38,7 +38,7 @@ import zipfile
 from instructor.assignment import (ASSIGNMENT_ID, CHECK_DATA, NBGRADER_CONFIG, NOTEBOOK,
                                    RELEASE_DATA_DIR, RELEASE_EXTRAS, REPO_ROOT,
                                    load_nbgrader_config, package_sources)
-from instructor.markers import STUB, MarkerError, strip_solutions
+from instructor.markers import MarkerError, notebook_stub, strip_solutions
 from instructor.release.given_code import check_given_files
 from instructor.release.leaks import find_leaks, source_secrets
 
@@ -49,19 +49,19 @@ class ReleaseError(RuntimeError):
 
 def check_config(with_solutions):
     """Fail clearly unless nbgrader_config.py fits the package: its exclude_overwriting
-    lists exactly the files with solutions, and its code stub is the one that
-    strip_solutions puts in the .py files (students see both)."""
+    lists exactly the files with solutions, and its code stub has the form of the
+    ones strip_solutions puts in the .py files (students see both)."""
     cfg = load_nbgrader_config()
     excluded = list(cfg.Autograde.exclude_overwriting.get(ASSIGNMENT_ID, []))
     if sorted(excluded) != sorted(with_solutions):
         raise ReleaseError(
             "instructor/data/nbgrader_config.py: Autograde.exclude_overwriting must list exactly the "
             f"files with solution regions, {sorted(with_solutions)}; it lists {sorted(excluded)}")
-    stub, expected = cfg.ClearSolutions.code_stub.get("python"), "\n".join(STUB)
+    stub, expected = cfg.ClearSolutions.code_stub.get("python"), notebook_stub(NOTEBOOK)
     if stub != expected:
         raise ReleaseError(f"instructor/data/nbgrader_config.py: ClearSolutions.code_stub is "
-                           f"{stub!r}, but the .py files get {expected!r} (markers.STUB): "
-                           "make them the same")
+                           f"{stub!r}, but the .py files get stubs of the form {expected!r} "
+                           "(markers.notebook_stub): make them the same")
 
 
 def check_student_config():

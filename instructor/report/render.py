@@ -37,7 +37,9 @@ nav a { margin-right: 1em; }
 
 e = html.escape
 # How the isolation of a hand-in is named on the page (others are shown as recorded).
-TIERS = {"bwrap": "bwrap (the allow-list jail)",
+TIERS = {"namespaces": "namespaces (the bubblewrap allow-list jail)",
+         "uid": "uid (a dedicated uid, the instructor's files unreadable, no network)",
+         "bwrap": "bwrap (the allow-list jail)",
          "none": "none (graded WITHOUT a sandbox: --sandbox none)"}
 
 

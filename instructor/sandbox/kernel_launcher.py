@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 
-from instructor.sandbox.limits import apply_kernel_limits, die_with_parent
+from instructor.sandbox.limits import apply_kernel_limits, die_with_parent, tasks_of
 
 
 def main(argv):
@@ -24,8 +24,11 @@ def main(argv):
     # If the grader dies, so does the kernel (bwrap's --die-with-parent does the
     # same for what runs inside it).
     die_with_parent(signal.SIGKILL)
+    processes = settings.get("processes", 0)
+    if processes and settings.get("processes_on_top"):
+        processes += tasks_of(os.getuid())
     apply_kernel_limits(settings.get("memory", 0), settings.get("file_size", 0),
-                        settings.get("open_files", 0), settings.get("processes", 0))
+                        settings.get("open_files", 0), processes)
     uid = settings.get("uid")
     if uid is not None:
         # jupyter_client writes the connection file for its own user only (0600);

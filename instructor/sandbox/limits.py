@@ -63,18 +63,61 @@ def become_subreaper():
     return _prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
-def _children_map():
-    children = {}
-    for name in os.listdir("/proc"):
+# ---- the one /proc scanner ---------------------------------------------------------------
+def scan_processes():
+    """[(pid, ppid, real uid, threads, state)] of every process this one can see in
+    /proc (processes that end while it reads are left out); state 'Z': a zombie."""
+    found = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return found
+    for name in names:
         if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read().decode("latin1")
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
+            with open(f"/proc/{name}/status", "rb") as f:
+                fields = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
+            found.append((int(name), int(fields[b"PPid"]), int(fields[b"Uid"].split()[0]),
+                          int(fields[b"Threads"]), fields[b"State"].split()[0].decode()))
+        except (OSError, KeyError, IndexError, ValueError):
             continue
-        children.setdefault(ppid, []).append(int(name))
+    return found
+
+
+def processes_of(uid):
+    """The pids of the running processes (zombies left out) whose real uid is uid."""
+    return [pid for pid, _, u, _, state in scan_processes() if u == uid and state != "Z"]
+
+
+def tasks_of(uid):
+    """Processes and threads of uid: what RLIMIT_NPROC counts."""
+    return sum(n for _, _, u, n, _ in scan_processes() if u == uid)
+
+
+def kill_uid(uid, rounds=20):
+    """SIGKILL every process of uid (never root's) until none is left; returns how many."""
+    if uid == 0:
+        raise ValueError("refusing to kill root's processes")
+    killed = 0
+    for _ in range(rounds):
+        pids = processes_of(uid)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.05)
+    return killed
+
+
+def _children_map():
+    children = {}
+    for pid, ppid, _, _, _ in scan_processes():
+        children.setdefault(ppid, []).append(pid)
     return children
 
 

@@ -17,6 +17,7 @@ import stat
 import tempfile
 
 from instructor.boundary.jail import JailError
+from instructor.sandbox.limits import processes_of
 
 SLOTS = 100           # uids 61000..61099 with the jail's default uid_base
 UID_BASE = 61000      # boundary.jail.Jail's default
@@ -33,14 +34,7 @@ def _lock_dir():
 
 
 def _runs_processes(uid):
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.stat(f"/proc/{name}").st_uid == uid:
-                    return True
-            except OSError:
-                pass
-    return False
+    return bool(processes_of(uid))
 
 
 @contextlib.contextmanager

@@ -43,4 +43,20 @@ chmod +x "$SOURCE/run_autograder"
 # Fail the image build now, not at the first submission, if something is missing.
 "$GRADER_HOME/venv/bin/python" -c "import nbgrader, nbformat, numpy, matplotlib"
 (cd "$SOURCE" && "$GRADER_HOME/venv/bin/python" -c "import instructor.gradescope.run")
+# Which isolation tier grading will use in this container (the strongest that runs):
+# namespaces (bubblewrap) where the container allows it, else uid (a dedicated uid,
+# the autograder's files unreadable to it, no network). None working fails the build.
+(cd "$SOURCE" && "$GRADER_HOME/venv/bin/python" - <<'PROBE'
+import json, sys
+from instructor.sandbox.box import TIERS, choose_tier, probe, SandboxError
+for tier in TIERS[:-1]:
+    ok, why = probe(tier)
+    print(f"setup.sh: sandbox tier {tier}: {'works' if ok else 'not here: ' + why}")
+wanted = json.load(open("autograder.json")).get("sandbox", "auto")
+try:
+    print(f"setup.sh: grading will use sandbox: {choose_tier(wanted)}")
+except SandboxError as e:
+    sys.exit(f"setup.sh: {e}")
+PROBE
+)
 echo "setup.sh: done (python: $GRADER_HOME/venv/bin/python; bwrap: $(command -v bwrap))"
