@@ -31,6 +31,7 @@ STUDENT_FILES=(
     cs231n/checks.py
     cs231n/check_messages.py
     cs231n/diagnosis.py
+    cs231n/contract.py
 )
 PACKAGE_DIR="cs231n"      # all its .py files go into the zip
 ID_PATTERN='^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'

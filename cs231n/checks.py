@@ -35,6 +35,7 @@ checks take, for further checks of the same kind.
 """
 import numpy as np
 
+from . import contract
 from .check_messages import (CLASSIFIER_FILE, MISTAKES, SOFTMAX_FILE,  # noqa: F401
                              CheckDataError, CheckFailed)
 from .check_messages import describe as _describe
@@ -101,10 +102,10 @@ def check_sample_batch(sample_batch, name="sample_batch", N=12, D=3, batch_size=
                  f"{y.shape}")
         out = _call(name, doing, sample_batch, X.copy(), y.copy(), batch_size, rng,
                     arg_names=("X", "y"))
-        if not (isinstance(out, (tuple, list)) and len(out) == 2):
-            _fail_plain(name, "output", "it must return a tuple (X_batch, y_batch); it "
-                        f"returned {_describe(out)}.")
-        X_batch, y_batch = out
+        try:   # any sequence of two, as the contract says
+            X_batch, y_batch = contract.pair(out, "(X_batch, y_batch)")
+        except contract.ContractError as e:
+            _fail_plain(name, "output", f"{e}.")
         if X_batch is None and y_batch is None:
             raise CheckFailed(f"{name} is not implemented yet: fill in its TODO in "
                               f"{CLASSIFIER_FILE} (it returns None, None).",
@@ -156,20 +157,10 @@ def _train(make_classifier, X, y, seed, **kwargs):
     clf = _call("train", "making a classifier", make_classifier, seed)
     history = _call("train", doing, clf.train, X.copy(), y.copy(), arg_names=("X", "y"),
                     verbose=False, **kwargs)
-    if history is None:
-        _fail_plain("train", "output", "it returns None: it must return loss_history, the "
-                    "list of losses of all iterations.")
-    history = np.asarray(history, dtype=object)
-    if history.shape != (kwargs["num_iters"],):
-        count = history.shape[0] if history.ndim else 0
-        _fail_plain("train", "output", f"it must return one loss per iteration "
-                    f"({kwargs['num_iters']}); it returned {count} values (shape "
-                    f"{history.shape}).")
     try:
-        history = history.astype(np.float64)
-    except (TypeError, ValueError):
-        _fail_plain("train", "output", "the loss history must hold numbers, one float per "
-                    "iteration.")
+        history = contract.loss_history(history, kwargs["num_iters"])
+    except contract.ContractError as e:
+        _fail_plain("train", "output", str(e))
     W = np.asarray(clf.W)
     C = int(np.max(y)) + 1
     if W.shape != (X.shape[1], C):

@@ -39,6 +39,7 @@ import warnings
 
 import numpy as np
 
+from . import contract
 from .check_messages import (MISTAKES, REG_GRAD, CheckDataError, CheckFailed, describe,
                              fail, fail_plain, fmt, source_file, where)
 from .gradient_check import eval_numerical_gradient
@@ -164,30 +165,15 @@ _fail_plain, _describe = fail_plain, describe   # the names the contract code us
 
 
 def _loss_output(name, out, W, doing):
-    """Validate (loss, dW) and return it as (float, float64 array of W's shape)."""
-    if not (isinstance(out, (tuple, list)) and len(out) == 2):
-        _fail_plain(name, "output", f"it must return a tuple (loss, dW); it returned "
-                    f"{_describe(out)}, while {doing}.")
-    loss, dW = out
-    if loss is None or dW is None:
-        _fail_plain(name, "output", "it returned None for the "
-                    f"{'loss' if loss is None else 'gradient dW'}: set it in its TODO.")
-    loss_arr = np.asarray(loss)
-    if loss_arr.dtype.kind not in "iuf" or loss_arr.size != 1:
-        hint = ""
-        if loss_arr.ndim == 1:
-            hint = " Average the per-example losses into one number."
-        _fail_plain(name, "output", f"the loss must be a single number (a float); it "
-                    f"returned {_describe(loss)}.{hint}")
-    dW_arr = np.asarray(dW)
-    if dW_arr.shape != W.shape:
-        hint = " (transposed?)" if dW_arr.shape == W.T.shape and W.shape != W.T.shape else ""
-        _fail_plain(name, "output", f"dW must have the shape of W, {W.shape}; it has shape "
-                    f"{dW_arr.shape}{hint}.")
-    if dW_arr.dtype.kind != "f":
-        _fail_plain(name, "output", f"dW must hold floats; it holds {dW_arr.dtype}. Start "
-                    "from dW = np.zeros_like(W) or build it from float arrays.")
-    return float(loss_arr.reshape(())), dW_arr.astype(np.float64)
+    """Validate (loss, dW) by the task's contract (contract.py) and return it as
+    (float, float64 array of W's shape)."""
+    try:
+        return contract.loss_and_gradient(out, W)
+    except contract.ContractError as e:
+        text = str(e)
+        if text.startswith("it must return a tuple"):
+            text += f", while {doing}."
+        _fail_plain(name, "output", text)
 
 
 loss_output = _loss_output   # public name for the grading tools

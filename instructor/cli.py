@@ -35,6 +35,15 @@ def _solved_handin(args):
     return main(args)
 
 
+def _budget_note():
+    from instructor.grade.trusted import CALL_TIMEOUT, TRUSTED_BUDGET
+    return (f"The trusted checks of one hand-in get {TRUSTED_BUDGET} s in all for calls into "
+            f"its code (at most {CALL_TIMEOUT} s per call): past that, the remaining checks "
+            "fail as too slow and the grade is final.")
+
+
+_BUDGET_NOTE = _budget_note()
+
 def _with_limits(command, args):
     """args.limits from the limit options; an error message and 2 if one is out of range."""
     args.limits, error = limits_from_args(args)
@@ -113,7 +122,8 @@ def parser():
     p = sub.add_parser("autograde", help="grade a folder of hand-ins (make autograde)",
                        description="Grade a folder of softmax hand-ins with nbgrader: grades.csv, "
                                    "gradebook.db, feedback pages.",
-                       epilog="See instructor/grade/batch.py for what OUT receives.")
+                       epilog=f"{_BUDGET_NOTE} See instructor/grade/batch.py for what OUT "
+                              "receives.")
     p.add_argument("submissions", help="folder with the hand-in zips (and optionally roster.csv)")
     p.add_argument("--out", default="build/grading", help="output folder (default: build/grading)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
@@ -150,7 +160,8 @@ def parser():
     p = sub.add_parser("gradescope", help="build the Gradescope autograder (make gradescope)",
                        description="Write OUT/autograder.zip, to upload as the autograder of a "
                                    "Gradescope programming assignment.",
-                       epilog="See instructor/gradescope/build.py for what the zip holds.")
+                       epilog=f"{_BUDGET_NOTE} See instructor/gradescope/build.py for what "
+                              "the zip holds.")
     p.add_argument("--out", default=os.path.join("dist", "gradescope"),
                    help="output folder (default: dist/gradescope)")
     p.add_argument("--hidden-visibility", default="after_published",

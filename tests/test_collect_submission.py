@@ -23,6 +23,7 @@ STUDENT_FILES = [
     "cs231n/checks.py",
     "cs231n/check_messages.py",
     "cs231n/diagnosis.py",
+    "cs231n/contract.py",
 ]
 EXTRA_PY = "cs231n/classifiers/helpers.py"   # any other .py in cs231n/ goes in too
 EXPECTED = sorted(["softmax.ipynb", *STUDENT_FILES, EXTRA_PY])

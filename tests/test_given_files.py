@@ -83,7 +83,7 @@ def test_the_worker_gets_the_release_and_the_students_files(case, release, tmp_p
     folder = tmp_path / "handin"
     write(folder, files)
     dest = tmp_path / "worker"
-    sources = copy_package(str(folder), str(dest), release, STUDENT)
+    sources = copy_package(str(folder), str(dest), release_dir=release, student_files=STUDENT)
     assert sources == dict(RELEASE, **MINE)
     assert read_all(dest) == dict(RELEASE, **MINE)
 

@@ -18,6 +18,17 @@ from instructor.checks import hidden, mistakes, suite
 
 REPO = Path(__file__).resolve().parents[1]
 GRID = [(1e-5, 1e2), (1e-5, 1e3), (2e-5, 1e2), (2e-5, 1e3)]   # short runs: a quick sweep
+SWEEP_TRAINING = {"num_iters": 60, "batch_size": 100}
+
+
+@pytest.fixture(autouse=True)
+def short_retraining(monkeypatch):
+    """The grader retrains the best setting as the sweep above trained it (short runs)."""
+    from instructor.checks import common
+    real = common.bar
+    short = {"retrain_iters": SWEEP_TRAINING["num_iters"],
+             "retrain_batch": SWEEP_TRAINING["batch_size"]}
+    monkeypatch.setattr(common, "bar", lambda g, n: short.get(n, real(g, n)))
 
 
 def auto_graded_cells():
@@ -79,8 +90,7 @@ def sweep(notebook_data):
     results, best_val, best = {}, -1.0, None
     for lr, reg in GRID:
         clf = Softmax(seed=0)
-        clf.train(d["X_train"], d["y_train"], learning_rate=lr, reg=reg, num_iters=60,
-                  batch_size=100)
+        clf.train(d["X_train"], d["y_train"], learning_rate=lr, reg=reg, **SWEEP_TRAINING)
         val = float(np.mean(clf.predict(d["X_val"]) == d["y_val"]))
         results[(lr, reg)] = (float(np.mean(clf.predict(d["X_train"]) == d["y_train"])), val)
         if val > best_val:
@@ -215,7 +225,8 @@ def test_weights_that_do_not_classify_fail_sweep_and_accuracy(trusted, sweep):
 
 
 def test_a_sweep_below_the_hidden_bar_is_told_without_the_bar(trusted, sweep, monkeypatch):
-    monkeypatch.setattr(hidden, "SWEEP_BAR", 0.999)
+    real = hidden.bar
+    monkeypatch.setattr(hidden, "bar", lambda g, n: 0.999 if n == "sweep_bar" else real(g, n))
     verdict = suite.grade_cell("test_sweep", solution(trusted, sweep))
     assert not verdict.passed and "not high enough" in verdict.message
     assert "0.999" not in verdict.message
@@ -382,3 +393,100 @@ def test_junk_notebook_results_fail_clearly(trusted):
 def test_an_unknown_cell_is_a_failed_verdict(trusted, sweep):
     verdict = suite.grade_cell("test_nothing", solution(trusted, sweep))
     assert not verdict.passed and "test_nothing" in verdict.message
+
+
+def test_a_spent_time_budget_fails_the_cell_as_too_slow(trusted, sweep):
+    from instructor.boundary.client import BudgetSpent
+    subject = solution(trusted, sweep, loss_vectorized=raising(BudgetSpent("all used")))
+    verdict = suite.grade_cell("test_vectorized", subject)
+    assert not verdict.passed and "too slow" in verdict.message
+
+
+@pytest.fixture
+def fresh_hidden(monkeypatch):
+    """hidden.py's per-run problems drawn anew, and again after the test."""
+    hidden._hidden_data.cache_clear()
+    yield monkeypatch
+    hidden._hidden_data.cache_clear()
+
+
+def test_hidden_problems_differ_between_runs_unless_a_seed_is_fixed(fresh_hidden):
+    fresh_hidden.delenv(hidden.SEED_VARIABLE, raising=False)
+    first = hidden.hidden_data()
+    hidden._hidden_data.cache_clear()
+    second = hidden.hidden_data()
+    assert first["content"] != second["content"]
+    fresh_hidden.setenv(hidden.SEED_VARIABLE, "12345")
+    hidden._hidden_data.cache_clear()
+    fixed = hidden.hidden_data()
+    hidden._hidden_data.cache_clear()
+    assert hidden.hidden_data() == fixed
+
+
+@pytest.mark.parametrize("seed", [1, 2024, 987654321])
+def test_the_solution_passes_the_hidden_checks_whatever_the_seed(trusted, sweep, seed,
+                                                                  fresh_hidden):
+    fresh_hidden.setenv(hidden.SEED_VARIABLE, str(seed))
+    subject = solution(trusted, sweep)
+    for grade_id in ("test_naive_loss", "test_naive_grad", "test_vectorized", "test_sgd"):
+        verdict = suite.grade_cell(grade_id, subject)
+        assert verdict.passed, (seed, verdict.message)
+
+
+@pytest.mark.parametrize("mistake", ["loss_not_averaged", "grad_sign", "reg_grad_half",
+                                     "modifies_X"])
+def test_a_hidden_failure_names_the_mistake_and_shows_no_numbers(trusted, sweep, mistake,
+                                                                 fresh_hidden):
+    fresh_hidden.setenv(hidden.SEED_VARIABLE, "77")
+    wrong = mistakes.LOSS_MISTAKES[mistake]
+    error = None
+    try:
+        hidden.vectorized_hidden_problems(suite.subject_from_functions(loss_vectorized=wrong))
+    except checks.CheckFailed as e:
+        error = e
+    assert error is not None
+    from instructor.grade.verdicts import _hidden_message
+    message = _hidden_message(error, suite.spec())
+    assert message.startswith("softmax_loss_vectorized: ")
+    assert not re.search(r"\d\.\d|\(\d+, \d+\)", message), message
+
+
+@pytest.mark.parametrize("forge", ["other_weights", "scaled", "wrong_best_key"])
+def test_weights_not_from_the_students_training_earn_nothing(trusted, sweep, forge):
+    """best_softmax.W must be what the student's classifier trains with the best setting
+    of results: weights fitted elsewhere (or results naming another setting) fail."""
+    W = sweep["best_softmax"].W
+    results = dict(sweep["results"])
+    if forge == "other_weights":
+        rng = np.random.default_rng(5)
+        W = W + 0.05 * np.abs(W).mean() * rng.standard_normal(W.shape)
+    elif forge == "scaled":
+        W = 1.5 * W
+    else:   # the best validation accuracy moved to a setting that did not train best_W
+        best = max(results, key=lambda k: results[k][1])
+        other = next(k for k in results if k != best)
+        results[other] = (results[other][0], 1.0)
+
+    class Forged:
+        pass
+    Forged.W = W
+    subject = solution(trusted, dict(sweep, best_softmax=Forged, results=results))
+    for cell in ["test_sweep", "test_accuracy"]:
+        verdict = suite.grade_cell(cell, subject)
+        assert not verdict.passed, (cell, forge)
+        assert "not what your Softmax(seed=0) learns" in verdict.message or \
+            "not above" in verdict.message or "not high enough" in verdict.message
+
+
+def test_the_retraining_runs_once_per_hand_in(trusted, sweep):
+    calls = []
+
+    def counting(seed=None):
+        clf = Softmax(seed)
+        calls.append(seed)
+        return clf
+    subject = solution(trusted, sweep, make_classifier=counting)
+    calls.clear()
+    assert suite.grade_cell("test_sweep", subject).passed
+    assert suite.grade_cell("test_accuracy", subject).passed
+    assert calls == [0]

@@ -1,18 +1,24 @@
 """The trusted side of the boundary: start the worker, ask, validate every answer.
 
     client = WorkerClient(package_dir, launcher=jail_prefix, timeout=60)
-    loss_fn = client.function("softmax_loss_naive")    # (W, X, y, reg) -> (float, ndarray)
-    X_batch, y_batch = client.sample_batch(X, y, 200, rng)
-    clf = client.make_classifier(seed=0)               # .train(...), .W, .predict(X)
-    client.close()                                     # or use `with WorkerClient(...)`
+    loss = client.function("pkg.module", "function")     # called like the function
+    Model = client.object_class("pkg.module", "Model", state=("W",),
+                                methods=("train", "predict"))
+    m = Model(seed=0); m.train(X, y); m.W; m.predict(X)
+    client.close()                                       # or use `with WorkerClient(...)`
 
-The proxies follow the calling contract of the checks exactly: in-place changes
-that student code makes to array arguments are copied back into the caller's
-arrays; sample_batch advances the caller's Generator by the state the worker
-reports; an exception raised by student code is raised here as a StudentError
-subclass that carries the student's type name (type(e).__name__), message and
-short traceback, and that also derives from the matching built-in class
-(NotImplementedError, ValueError, ...), so `except NotImplementedError` works.
+It knows nothing of any assignment: the assignment's spec says which functions
+and classes exist. The proxies follow the calling contract of a local call:
+in-place changes that student code makes to array arguments are copied back
+into the caller's arrays; a numpy Generator argument is advanced by the state
+the worker reports; what the function returned comes back as the same kind of
+value (a tuple or a list, a Python float or a numpy scalar, an array), so that
+the checks judge it exactly as they judge a local call; an object that cannot
+cross is an Opaque naming its type. An exception raised by student code is
+raised here as a StudentError subclass that carries the student's type name
+(type(e).__name__), message and short traceback, and that also derives from the
+matching built-in class (NotImplementedError, ValueError, ...), so `except
+NotImplementedError` works.
 
 WorkerClient(package_dir, launcher=(), python=sys.executable, timeout=60,
              memory_bytes=4 GiB, cpu_seconds=None, log_path=None, env=None,
@@ -25,12 +31,15 @@ WorkerClient(package_dir, launcher=(), python=sys.executable, timeout=60,
 - memory_bytes, cpu_seconds: RLIMIT_AS and RLIMIT_CPU of the launched process
   (cpu_seconds over the worker's life); no core dumps.
 - preexec_fn: run in the child before the launcher (jail.py's limits), after ours.
+- budget: seconds of wall time for all calls together (None: no total); once
+  spent, the running call and every later one raise BudgetSpent ("too slow").
 - log_path: where the worker keeps the first MiB of what student code prints; in
   a jail it must be a path the jail can write (its work folder, then collect it).
-Errors: BoundaryError (base), WorkerTimeout, WorkerCrashed, InvalidAnswer (the
+Errors: BoundaryError (base), WorkerTimeout (BudgetSpent), WorkerCrashed, InvalidAnswer (the
 answer is not what was asked: e.g. dW not of W's shape), StudentError.
 """
 import builtins
+import functools
 import os
 import resource
 import select
@@ -45,7 +54,6 @@ from . import protocol
 
 WORKER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 PROTOCOL_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "protocol.py")
-LOSS_FUNCTIONS = ("softmax_loss_naive", "softmax_loss_vectorized")
 
 
 class BoundaryError(RuntimeError):
@@ -58,6 +66,11 @@ class WorkerTimeout(BoundaryError):
 
 class WorkerCrashed(BoundaryError):
     pass
+
+
+class BudgetSpent(WorkerTimeout):
+    """The hand-in's total time for calls into its code is used up: this call and every
+    later one fail at once ("too slow"), which is a verdict, not a grader error."""
 
 
 class InvalidAnswer(BoundaryError):
@@ -123,21 +136,15 @@ def _number_array(a, what):
     return a
 
 
-def _scalar(value, what):
-    if isinstance(value, (np.integer, np.floating, np.bool_)):
-        value = value.item()
-    if value is not None and not isinstance(value, (int, float, bool)):
-        raise TypeError(f"{what} must be a number, got {type(value).__name__}")
-    return value
-
-
 class WorkerClient:
     def __init__(self, package_dir, launcher=(), python=sys.executable, timeout=60.0,
                  memory_bytes=4 << 30, cpu_seconds=None, log_path=None, env=None,
-                 preexec_fn=None, cwd=None, limits=protocol.Limits()):
+                 preexec_fn=None, cwd=None, limits=protocol.Limits(), budget=None):
+        self.budget = None if budget is None else float(budget)
+        self._budget_end = None
         self.package_dir = os.path.abspath(package_dir)
-        if not os.path.isdir(os.path.join(self.package_dir, "cs231n")):
-            raise FileNotFoundError(f"no cs231n package in {self.package_dir}")
+        if not os.path.isdir(self.package_dir):
+            raise FileNotFoundError(f"no package folder {self.package_dir}")
         self.launcher = list(launcher)
         self.python = python
         self.timeout = float(timeout)
@@ -234,6 +241,10 @@ class WorkerClient:
                 pass
         self._kill()
         self.restarts += 1
+        if what == "timeout" and self._budget_end is not None \
+                and time.monotonic() >= self._budget_end:
+            raise BudgetSpent(f"{name}: too slow: the {self.budget:g} s allowed for all calls "
+                              "into this hand-in's code are used up")
         if what == "timeout":
             raise WorkerTimeout(f"{name} did not finish within {self.timeout:g} s: the worker "
                                 "was stopped (a fresh one serves the next call)")
@@ -246,8 +257,18 @@ class WorkerClient:
 
     def call(self, name, meta, arrays):
         """Send one request; return (result dict, arrays) or raise (see module doc)."""
+        now = time.monotonic()
+        if self.budget is not None:
+            if self._budget_end is None:
+                self._budget_end = now + self.budget
+            if now >= self._budget_end:
+                self._kill()
+                raise BudgetSpent(f"{name}: too slow: the {self.budget:g} s allowed for all "
+                                  "calls into this hand-in's code are used up")
         self.start()
-        deadline = time.monotonic() + self.timeout
+        deadline = now + self.timeout
+        if self._budget_end is not None and self._budget_end < deadline:
+            deadline = self._budget_end
         frame = protocol.encode(meta, arrays, self.limits)
         view, sent = memoryview(frame), 0
         while sent < len(view):
@@ -324,68 +345,91 @@ class WorkerClient:
     def _readonly(**arrays):
         return [k for k, a in arrays.items() if not a.flags.writeable]
 
-    # ---- the contract -----------------------------------------------------------------------
-    def function(self, name):
-        """A proxy for softmax_loss_naive or softmax_loss_vectorized."""
-        if name not in LOSS_FUNCTIONS:
-            raise ValueError(f"no proxy for {name!r}; choose one of {LOSS_FUNCTIONS}")
+    # ---- calling student code ---------------------------------------------------------------
+    def invoke(self, label, target, args=(), kwargs=None):
+        """Call target (see worker.py) with Python arguments; returns (decoded return value,
+        {state attribute: decoded value}). Arrays are sent as arrays, Generators as their
+        state (advanced here as the call advanced them), numbers and None as they are;
+        in-place changes to array arguments are copied back into the caller's arrays."""
+        arrays, readonly, gens, originals = {}, [], {}, {}
+
+        def encode(value, key):
+            if isinstance(value, np.random.Generator):
+                gens[key] = value
+                return {"rng": _encode_state(value.bit_generator.state)}
+            if isinstance(value, np.ndarray):
+                name = f"arg:{key}"
+                arrays[name] = _number_array(value, key)
+                originals[name] = value
+                if not value.flags.writeable:
+                    readonly.append(name)
+                return {"array": name}
+            if isinstance(value, (np.generic,)):
+                value = value.item()
+            if isinstance(value, np.random.RandomState):
+                raise TypeError(f"{key} must be a numpy.random.Generator, got RandomState")
+            if value is not None and not isinstance(value, (bool, int, float, str)):
+                raise TypeError(f"argument {key} of type {type(value).__name__} cannot be "
+                                "sent to the worker")
+            return {"value": value}
+
+        target = dict(target)
+        if "state" in target:
+            target["state"] = {k: encode(v, f"state:{k}") for k, v in target["state"].items()}
+        meta = {"op": "call", "target": target,
+                "args": [encode(v, str(i)) for i, v in enumerate(args)],
+                "kwargs": {k: encode(v, k) for k, v in (kwargs or {}).items()},
+                "readonly": readonly}
+        result, out = self.call(label, meta, arrays)
+        used = set()
+        value = decode_value(label, result.get("value"), out, used)
+        state = result.get("state") or {}
+        if not isinstance(state, dict):
+            raise InvalidAnswer(f"{label}: malformed state in the answer")
+        state = {k: decode_value(label, v, out, used) for k, v in state.items()
+                 if k in target.get("state", {})}
+        rng = result.get("rng") or {}
+        if not isinstance(rng, dict) or set(rng) - set(gens):
+            raise InvalidAnswer(f"{label}: the answer reports unknown generators")
+        for key, gen in gens.items():
+            new_state = _decode_state(rng.get(key))
+            old = gen.bit_generator.state
+            if not (isinstance(new_state, dict)
+                    and new_state.get("bit_generator") == old["bit_generator"]):
+                raise InvalidAnswer(f"{label}: the answer's generator state is not a "
+                                    f"{old['bit_generator']} state")
+            try:
+                gen.bit_generator.state = new_state
+            except (TypeError, ValueError, KeyError) as e:
+                raise InvalidAnswer(f"{label}: invalid generator state in the answer ({e})") \
+                    from None
+        changed = {k: v for k, v in out.items() if k.startswith("after:")}
+        extra = set(out) - used - set(changed)
+        if extra:
+            raise InvalidAnswer(f"{label}: unexpected arrays in the answer: {sorted(extra)}")
+        self._mirror(label, changed, originals)
+        return value, state
+
+    def function(self, module, name=None):
+        """A proxy for the function module.name: called like it, run in the worker.
+        function("pkg.mod:name") is the same as function("pkg.mod", "name")."""
+        if name is None:
+            module, _, name = module.partition(":")
         client = self
+        target = {"module": module, "name": name}
 
-        def loss_fn(W, X, y, reg):
-            W, X, y = (_number_array(a, n) for a, n in ((W, "W"), (X, "X"), (y, "y")))
-            args = {"W": W, "X": X, "y": y}
-            result, out = client.call(name, {"op": name, "args": {"reg": _scalar(reg, "reg")},
-                                             "readonly": client._readonly(**args)}, args)
-            client._only(name, out, {"dW"})
-            loss = result.get("loss")
-            if isinstance(loss, bool) or not isinstance(loss, (int, float)):
-                raise InvalidAnswer(f"{name}: the loss in the answer is not a number")
-            dW = out.get("dW")
-            if dW is not None and dW.shape != W.shape:
-                raise InvalidAnswer(f"{name} returned dW of shape {dW.shape}, but W has "
-                                    f"shape {W.shape}")
-            client._mirror(name, out, args)
-            return float(loss), dW
+        def proxy(*args, **kwargs):
+            return client.invoke(name, target, args, kwargs)[0]
 
-        loss_fn.__name__ = loss_fn.__qualname__ = name
-        loss_fn.__doc__ = f"{name}(W, X, y, reg) -> (loss, dW), run in the sandboxed worker."
-        return loss_fn
+        proxy.__name__ = proxy.__qualname__ = name
+        proxy.__doc__ = f"{module}.{name}, run in the sandboxed worker."
+        return proxy
 
-    def sample_batch(self, X, y, batch_size, rng):
-        """Proxy for LinearClassifier.sample_batch; advances rng like the real call."""
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-        X, y = _number_array(X, "X"), _number_array(y, "y")
-        state = rng.bit_generator.state
-        args = {"X": X, "y": y}
-        meta = {"op": "sample_batch", "readonly": self._readonly(**args),
-                "args": {"batch_size": _scalar(batch_size, "batch_size"),
-                         "rng": _encode_state(state)}}
-        result, out = self.call("sample_batch", meta, args)
-        self._only("sample_batch", out, {"X_batch", "y_batch"})
-        new_state = _decode_state(result.get("rng"))
-        if not (isinstance(new_state, dict) and new_state.get("bit_generator")
-                == state["bit_generator"]):
-            raise InvalidAnswer("sample_batch: the answer's generator state is not "
-                                f"a {state['bit_generator']} state")
-        X_batch, y_batch = out.get("X_batch"), out.get("y_batch")
-        n = meta["args"]["batch_size"]
-        for got, want, what in ((X_batch, (n, *X.shape[1:]), "X_batch"),
-                                (y_batch, (n,), "y_batch")):
-            if got is not None and got.shape != want:
-                raise InvalidAnswer(f"sample_batch returned {what} of shape {got.shape}; "
-                                    f"asked for {want}")
-        try:
-            rng.bit_generator.state = new_state
-        except (TypeError, ValueError, KeyError) as e:
-            raise InvalidAnswer(f"sample_batch: invalid generator state in the answer ({e})") \
-                from None
-        self._mirror("sample_batch", out, args)
-        return X_batch, y_batch
-
-    def make_classifier(self, seed=None):
-        """A proxy for Softmax(seed): .train(...), .W, .predict(X)."""
-        return ClassifierProxy(self, seed)
+    def object_class(self, module, name, state=(), methods=()):
+        """A proxy class for module.name: proxy(*init kwargs) gives an object whose
+        methods run in the worker on a fresh object made with the same arguments and
+        the proxy's state attributes (e.g. the weights W), which the call updates."""
+        return functools.partial(ObjectProxy, self, module, name, tuple(state), tuple(methods))
 
 
 def _encode_state(state):
@@ -412,58 +456,87 @@ def _decode_state(data):
     return data
 
 
-class ClassifierProxy:
-    """Looks like a Softmax classifier; every method runs in the sandboxed worker.
-    W is a plain attribute on this side: read it, assign it."""
+class Opaque:
+    """Something student code returned that cannot cross the boundary (its type name only)."""
 
-    def __init__(self, client, seed=None):
-        self._client = client
-        self.seed = seed
-        self.W = None
+    def __init__(self, type_name):
+        self.type_name = type_name
 
-    def train(self, X, y, learning_rate=1e-3, reg=1e-5, num_iters=100, batch_size=200,
-              verbose=False, **kwargs):
-        unknown = set(kwargs) - {"warm_start"}
-        if unknown:
-            raise TypeError(f"train() got unexpected keyword arguments {sorted(unknown)}")
-        X, y = _number_array(X, "X"), _number_array(y, "y")
-        arrays = {"X": X, "y": y}
-        if self.W is not None:
-            arrays["W"] = _number_array(self.W, "W")
-        args = {"seed": _scalar(self.seed, "seed"),
-                "learning_rate": _scalar(learning_rate, "learning_rate"),
-                "reg": _scalar(reg, "reg"), "num_iters": _scalar(num_iters, "num_iters"),
-                "batch_size": _scalar(batch_size, "batch_size"), "verbose": bool(verbose)}
-        if "warm_start" in kwargs:
-            args["warm_start"] = bool(kwargs["warm_start"])
-        data = {"X": X, "y": y}
-        result, out = self._client.call("train", {"op": "train", "args": args,
-                                                  "readonly": self._client._readonly(**data)},
-                                        arrays)
-        self._client._only("train", out, {"loss_history", "W"})
-        history, W = out.get("loss_history"), out.get("W")
-        if history is not None and (history.ndim != 1 or history.dtype != np.float64):
-            raise InvalidAnswer("train: the loss history in the answer is not a float list")
-        if history is None and result.get("history_is_none") is not True:
-            raise InvalidAnswer("train: the answer has no loss history")
-        if W is not None and (W.ndim != 2 or W.shape[0] != np.shape(X)[1]):
-            raise InvalidAnswer(f"train left W of shape {W.shape} for X of shape {X.shape}")
-        self._client._mirror("train", {k: v for k, v in out.items() if k != "after:W"}, data)
-        self.W = W
-        return None if history is None else [float(v) for v in history]
+    def __repr__(self):
+        return f"<{self.type_name} object>"
 
-    def predict(self, X):
-        X = _number_array(X, "X")
-        arrays = {"X": X}
-        if self.W is not None:
-            arrays["W"] = _number_array(self.W, "W")
-        result, out = self._client.call("predict", {"op": "predict",
-                                                    "readonly": self._client._readonly(X=X)},
-                                        arrays)
-        self._client._only("predict", out, {"y_pred"})
-        self._client._mirror("predict", out, {"X": X})
-        y_pred = out.get("y_pred")
-        if y_pred is not None and y_pred.shape != (X.shape[0],):
-            raise InvalidAnswer(f"predict returned shape {y_pred.shape} for {X.shape[0]} "
-                                "examples")
-        return y_pred
+
+def decode_value(label, enc, arrays, used, depth=0):
+    """The Python value the worker encoded (worker.encode_value), rebuilt from data."""
+    if not isinstance(enc, dict) or depth > 4:
+        raise InvalidAnswer(f"{label}: malformed value in the answer")
+    kind = enc.get("t")
+    if kind == "none":
+        return None
+    if kind in ("bool", "int", "float", "str"):
+        value = enc.get("v")
+        want = {"bool": bool, "int": int, "float": (int, float), "str": str}[kind]
+        if not isinstance(value, want) or (kind != "bool" and isinstance(value, bool)):
+            raise InvalidAnswer(f"{label}: malformed {kind} in the answer")
+        return float(value) if kind == "float" else value
+    if kind in ("scalar", "array"):
+        name = enc.get("a")
+        if name not in arrays or name in used:
+            raise InvalidAnswer(f"{label}: the answer names a missing array")
+        used.add(name)
+        a = arrays[name]
+        if kind == "scalar":
+            if a.ndim != 0:
+                raise InvalidAnswer(f"{label}: a scalar in the answer is not 0-d")
+            return a[()]
+        return a
+    if kind in ("tuple", "list"):
+        make = tuple if kind == "tuple" else list
+        if "packed" in enc:
+            name = enc["packed"]
+            if name not in arrays or name in used or arrays[name].ndim < 1:
+                raise InvalidAnswer(f"{label}: the answer names a missing array")
+            used.add(name)
+            return make(arrays[name].tolist())
+        items = enc.get("items")
+        if not isinstance(items, list):
+            raise InvalidAnswer(f"{label}: malformed sequence in the answer")
+        return make(decode_value(label, i, arrays, used, depth + 1) for i in items)
+    if kind == "object":
+        return Opaque(str(enc.get("type", "?"))[:100])
+    raise InvalidAnswer(f"{label}: unknown value kind in the answer")
+
+
+class ObjectProxy:
+    """Looks like an object of a student's class; every method runs in the sandboxed
+    worker. State attributes are plain attributes on this side: read them, assign them."""
+
+    def __init__(self, client, module, name, state, methods, *args, **kwargs):
+        d = self.__dict__
+        d["_client"], d["_module"], d["_name"] = client, module, name
+        d["_state"], d["_methods"] = state, methods
+        plain = {}
+        for k, v in [*enumerate(args), *kwargs.items()]:
+            v = v.item() if isinstance(v, np.generic) else v
+            if v is not None and not isinstance(v, (bool, int, float, str)):
+                raise TypeError(f"{name}(...): argument {k} must be a number, a string or None")
+            plain[k] = v
+        d["_init_args"] = [plain[i] for i in range(len(args))]
+        d["_init"] = {k: plain[k] for k in kwargs}
+        for attr in state:
+            d[attr] = None
+
+    def __getattr__(self, attr):
+        if attr.startswith("_") or attr not in self._methods:
+            raise AttributeError(f"{self._name!r} proxy has no attribute {attr!r}")
+
+        def method(*args, **kwargs):
+            target = {"module": self._module, "class": self._name, "init": self._init,
+                      "init_args": self._init_args,
+                      "state": {k: self.__dict__[k] for k in self._state}, "method": attr}
+            value, state = self._client.invoke(f"{self._name}.{attr}", target, args, kwargs)
+            self.__dict__.update(state)
+            return value
+
+        method.__name__ = attr
+        return method

@@ -1,28 +1,28 @@
 """Notebook-level results: saved as plain data in the student's kernel, judged outside.
 
-After the notebook has run, the grader runs results_code(path) in the student's
-kernel. It stores what the notebook left behind as numeric arrays in one `.npz`
-(no pickle, no objects): whatever is missing or not numeric is recorded by name
-with the reason, and nothing it does can fail the notebook. The trusted side then
-calls load_results(path), which reads the file as hostile input (regular file
-only, bounded sizes, every array through protocol.py's strict .npy decoder, no
-np.load) and returns a NotebookResults with a value or None per field and the
-reason for each None. The grader should recompute what it judges from these
-numbers on its own data (e.g. the accuracy of best_W on its validation set): a
-student's kernel can write any numbers it likes into this file.
+After the notebook has run, the grader runs results_code(path, values) in the
+student's kernel. It stores what the notebook left behind as numeric arrays in
+one `.npz` (no pickle, no objects): whatever is missing or not numeric is
+recorded by name with the reason, and nothing it does can fail the notebook.
+The trusted side then calls load_results(path, values), which reads the file as
+hostile input (regular file only, bounded sizes, every array through
+protocol.py's strict .npy decoder, no np.load) and returns a NotebookResults
+with a value or None per key and the reason for each None. The grader should
+recompute what it judges from these numbers on its own data: a student's kernel
+can write any numbers it likes into this file.
 
-Fields (notebook expression -> NotebookResults attribute, validation):
-- best_val             -> best_val       float in [0, 1]
-- test_accuracy        -> test_accuracy  float in [0, 1]
-- loss_hist            -> loss_hist      (T,) float64, finite, T <= MAX_HISTORY
-- softmax.W            -> softmax_W      (D, C) float, finite, D, C bounded
-- best_softmax.W       -> best_W         (D, C) float, finite, D, C bounded
-- y_test_pred          -> y_test_pred    (N,) integers
-- results              -> results        dict {(lr, reg): (train_acc, val_acc)},
-                                         accuracies in [0, 1], at most MAX_SETTINGS
+Which values, and how each is validated, comes from the assignment's spec: a
+list of NotebookValue (key, variable, optional attribute, kind). The kinds:
+- fraction  float in [0, 1]
+- history   (T,) float64, finite, T <= MAX_HISTORY
+- weights   (D, C) float, finite, D, C bounded (and of w_shape when given)
+- labels    (N,) integers
+- pairs     dict {(a, b): (c, d)} of numbers, c and d in [0, 1], at most MAX_SETTINGS
 
-API: results_code(path) -> str; load_results(path, w_shape=None, limits=...) ->
-NotebookResults (never raises for bad content; .problems maps field -> reason).
+API: results_code(path, values) -> str; load_results(path, values, w_shape=None,
+limits=...) -> NotebookResults (never raises for bad content; .problems maps
+key -> reason); from_namespace(namespace, values) -> NotebookResults (in this
+process, for tests and self checks).
 """
 import dataclasses
 import errno
@@ -39,13 +39,11 @@ MAX_FILE = 64 << 20
 MAX_HISTORY = 1_000_000
 MAX_SETTINGS = 1000
 MAX_DIM = 100_000
-FIELDS = ("best_val", "test_accuracy", "loss_hist", "softmax_W", "best_W", "y_test_pred",
-          "results")
 
 # Runs in the student's kernel: one function that leaves no names behind. It uses only
 # numpy, converts every value to a plain numeric array and never raises.
 _CODE = r'''
-def __save_results(path):
+def __save_results(path, table):
     import json
     import numpy as np
     found, arrays, problems = globals(), {}, {}
@@ -67,14 +65,17 @@ def __save_results(path):
             problems[key] = f"{what} is None"
         return value
 
-    for key, (name, attr) in {"best_val": ("best_val", None),
-                              "test_accuracy": ("test_accuracy", None),
-                              "loss_hist": ("loss_hist", None),
-                              "softmax_W": ("softmax", "W"),
-                              "best_W": ("best_softmax", "W"),
-                              "y_test_pred": ("y_test_pred", None)}.items():
+    for key, name, attr, kind in table:
         value = lookup(key, name, attr)
         if value is None:
+            continue
+        if kind == "pairs":
+            try:
+                items = sorted(dict(value).items())
+                arrays[key + "__keys"] = np.asarray([k for k, _ in items], dtype=np.float64)
+                arrays[key + "__values"] = np.asarray([v for _, v in items], dtype=np.float64)
+            except Exception as e:
+                problems[key] = f"not a dict of pairs of numbers ({type(e).__name__})"
             continue
         try:
             a = np.asarray(value)
@@ -83,14 +84,6 @@ def __save_results(path):
             arrays[key] = np.ascontiguousarray(a)
         except Exception as e:
             problems[key] = f"{name} is not numeric ({type(e).__name__})"
-    results = lookup("results", "results")
-    if results is not None:
-        try:
-            items = sorted(dict(results).items())
-            arrays["results_keys"] = np.asarray([k for k, _ in items], dtype=np.float64)
-            arrays["results_values"] = np.asarray([v for _, v in items], dtype=np.float64)
-        except Exception as e:
-            problems["results"] = f"not a dict (lr, reg) -> (train, val) ({type(e).__name__})"
     meta = json.dumps({"problems": problems}).encode()
     arrays["__meta__"] = np.frombuffer(meta, dtype=np.uint8)
     try:
@@ -99,32 +92,56 @@ def __save_results(path):
         print(f"could not save the notebook's results: {type(e).__name__}")
 
 try:
-    __save_results(%r)
+    __save_results(%r, %r)
 finally:
     del __save_results
 '''
 
 
-def results_code(path):
-    """The code to run in the student's kernel after the notebook: it writes path."""
+def _table(values):
+    return [(v.key, v.variable, v.attribute, v.kind) for v in values]
+
+
+def _spec_values(values):
+    if values is None:
+        from instructor.assignment import spec
+        values = spec().values
+    return values
+
+
+def results_code(path, values=None):
+    """The code to run in the student's kernel after the notebook: it writes path.
+    values: the NotebookValues to save (default: the assignment spec's)."""
+    values = _spec_values(values)
     if not str(path).endswith(".npz"):
         raise ValueError(f"results path must end in .npz, got {path!r}")
-    return _CODE % str(path)
+    table = _table(values)
+    for key, name, attr, _ in table:   # only plain names reach the kernel's code
+        if not (key.isidentifier() and name.isidentifier()
+                and (attr is None or attr.isidentifier())):
+            raise ValueError(f"notebook value {key!r}: names must be identifiers")
+    return _CODE % (str(path), table)
 
 
-@dataclasses.dataclass
 class NotebookResults:
-    best_val: float = None
-    test_accuracy: float = None
-    loss_hist: np.ndarray = None
-    softmax_W: np.ndarray = None
-    best_W: np.ndarray = None
-    y_test_pred: np.ndarray = None
-    results: dict = None
-    problems: dict = dataclasses.field(default_factory=dict)
+    """The notebook's values by key (None when missing or invalid) and .problems, the
+    reason for each missing one."""
+
+    def __init__(self, problems=None, **values):
+        self.__dict__.update(values)
+        self.problems = dict(problems or {})
+
+    def __getattr__(self, key):
+        if key.startswith("__"):
+            raise AttributeError(key)
+        return None
+
+    def __repr__(self):
+        keys = sorted(k for k in self.__dict__ if k != "problems")
+        return f"NotebookResults({', '.join(keys)}; problems: {sorted(self.problems)})"
 
 
-def _read_members(path, limits):
+def _read_members(path, limits, keys):
     """{name: ndarray} from a .npz that must be a small, plain zip of .npy files."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as f:
@@ -139,14 +156,14 @@ def _read_members(path, limits):
             raise ValueError("not an .npz file") from None
         with archive:
             members = archive.infolist()
-            if len(members) > 2 * len(FIELDS) + 2:
+            allowed = set(keys) | {k + "__keys" for k in keys} | {k + "__values" for k in keys}
+            allowed.add("__meta__")
+            if len(members) > len(allowed):
                 raise ValueError(f"{len(members)} members in the archive")
             out = {}
             for m in members:
                 name = m.filename[:-4] if m.filename.endswith(".npy") else None
-                if name is None or not (name in FIELDS or name in ("results_keys",
-                                                                    "results_values",
-                                                                    "__meta__")):
+                if name is None or name not in allowed:
                     raise ValueError(f"unexpected member {m.filename[:60]!r}")
                 if m.file_size > min(limits.max_array_bytes, MAX_FILE):
                     raise ValueError(f"member {name} declares {m.file_size} bytes")
@@ -178,18 +195,20 @@ def _floats(a, ndim, max_dims):
     return a
 
 
-def load_results(path, w_shape=None, limits=protocol.Limits()):
+def load_results(path, values=None, w_shape=None, limits=protocol.Limits()):
     """Validated NotebookResults from the file results_code wrote (untrusted)."""
+    values = _spec_values(values)
+    keys = [v.key for v in values]
     res = NotebookResults()
     try:
-        data = _read_members(path, limits)
+        data = _read_members(path, limits, keys)
     except FileNotFoundError:
-        res.problems = {f: "the results file was not written" for f in FIELDS}
+        res.problems = {k: "the results file was not written" for k in keys}
         return res
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         if isinstance(e, OSError) and e.errno == errno.ELOOP:
             e = "a symbolic link"
-        res.problems = {f: f"the results file is unusable: {str(e)[:200]}" for f in FIELDS}
+        res.problems = {k: f"the results file is unusable: {str(e)[:200]}" for k in keys}
         return res
     problems = {}
     meta = data.pop("__meta__", None)
@@ -200,47 +219,83 @@ def load_results(path, w_shape=None, limits=protocol.Limits()):
                 problems[str(key)[:100]] = str(why)[:300]
         except (ValueError, AttributeError):
             pass
-
-    def take(field, check):
-        if field not in data:
-            problems.setdefault(field, "missing")
-            return None
+    for v in values:
         try:
-            return check(data[field])
+            if v.kind == "pairs":
+                if v.key + "__keys" not in data or v.key + "__values" not in data:
+                    problems.setdefault(v.key, "missing")
+                    continue
+                value = _pairs(data[v.key + "__keys"], data[v.key + "__values"])
+            elif v.key not in data:
+                problems.setdefault(v.key, "missing")
+                continue
+            else:
+                value = validate(v.kind, data[v.key], w_shape)
         except ValueError as e:
-            problems[field] = str(e)[:300]
-            return None
+            problems[v.key] = str(e)[:300]
+            continue
+        setattr(res, v.key, value)
+    res.problems = problems
+    return res
 
-    def weights(a):
-        a = _floats(a, 2, (MAX_DIM, MAX_DIM))
-        if w_shape is not None and a.shape != tuple(w_shape):
-            raise ValueError(f"shape {a.shape}, expected {tuple(w_shape)}")
-        return a
 
-    def labels(a):
-        if a.ndim != 1 or a.dtype.kind not in "iu" or a.size > 10 * MAX_DIM:
-            raise ValueError(f"expected (N,) integer labels, got shape {a.shape} of {a.dtype}")
-        return a.astype(np.int64)
+def _weights(a, w_shape=None):
+    a = _floats(a, 2, (MAX_DIM, MAX_DIM))
+    if w_shape is not None and a.shape != tuple(w_shape):
+        raise ValueError(f"shape {a.shape}, expected {tuple(w_shape)}")
+    return a
 
-    res.best_val = take("best_val", _scalar)
-    res.test_accuracy = take("test_accuracy", _scalar)
-    res.loss_hist = take("loss_hist", lambda a: _floats(a, 1, (MAX_HISTORY,)))
-    res.softmax_W = take("softmax_W", weights)
-    res.best_W = take("best_W", weights)
-    res.y_test_pred = take("y_test_pred", labels)
-    if "results_keys" in data and "results_values" in data:
+
+def _labels(a):
+    if a.ndim != 1 or a.dtype.kind not in "iu" or a.size > 10 * MAX_DIM:
+        raise ValueError(f"expected (N,) integer labels, got shape {a.shape} of {a.dtype}")
+    return a.astype(np.int64)
+
+
+def _pairs(keys, values):
+    keys = _floats(keys, 2, (MAX_SETTINGS, 2))
+    values = _floats(values, 2, (MAX_SETTINGS, 2))
+    if keys.shape != values.shape or keys.shape[1] != 2:
+        raise ValueError(f"keys {keys.shape} and values {values.shape} do not pair up")
+    if np.any(values < 0) or np.any(values > 1):
+        raise ValueError("an accuracy is outside [0, 1]")
+    return {(float(k[0]), float(k[1])): (float(v[0]), float(v[1])) for k, v in zip(keys, values)}
+
+
+def validate(kind, a, w_shape=None):
+    """One saved array checked as its kind says; raises ValueError."""
+    if kind == "fraction":
+        return _scalar(a)
+    if kind == "history":
+        return _floats(a, 1, (MAX_HISTORY,))
+    if kind == "weights":
+        return _weights(a, w_shape)
+    if kind == "labels":
+        return _labels(a)
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def from_namespace(namespace, values):
+    """A NotebookResults from a notebook's variables, in this process (no file):
+    numbers as floats, arrays as arrays, pairs as a dict of float pairs."""
+    res, problems = NotebookResults(), {}
+    for v in values:
+        value = namespace.get(v.variable)
+        if value is not None and v.attribute is not None:
+            value = getattr(value, v.attribute, None)
+        if value is None:
+            problems[v.key] = f"{v.expression} is not set"
+            continue
         try:
-            keys = _floats(data["results_keys"], 2, (MAX_SETTINGS, 2))
-            values = _floats(data["results_values"], 2, (MAX_SETTINGS, 2))
-            if keys.shape != values.shape or keys.shape[1] != 2:
-                raise ValueError(f"keys {keys.shape} and values {values.shape} do not pair up")
-            if np.any(values < 0) or np.any(values > 1):
-                raise ValueError("an accuracy is outside [0, 1]")
-            res.results = {(float(k[0]), float(k[1])): (float(v[0]), float(v[1]))
-                           for k, v in zip(keys, values)}
-        except ValueError as e:
-            problems["results"] = str(e)[:300]
-    else:
-        problems.setdefault("results", "missing")
+            if v.kind == "pairs":
+                value = {tuple(map(float, k)): tuple(map(float, x)) for k, x in value.items()}
+            elif v.kind == "fraction":
+                value = float(value)
+            else:
+                value = np.asarray(value)
+        except (ValueError, TypeError, AttributeError) as e:
+            problems[v.key] = str(e)[:300]
+            continue
+        setattr(res, v.key, value)
     res.problems = problems
     return res

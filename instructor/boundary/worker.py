@@ -1,4 +1,4 @@
-"""The untrusted side: imports a student's cs231n package and answers requests.
+"""The untrusted side: imports a student's package and answers requests.
 
     python -m instructor.boundary.worker --package-dir DIR --fds R,W [--log FILE]
     python path/to/worker.py --package-dir DIR --fds R,W [--log FILE]
@@ -9,27 +9,29 @@ student code is imported, its own stdout and stderr (fd 1 and 2) go to a log
 capped at --max-log bytes (or /dev/null) and stdin to /dev/null, so nothing
 student code prints can be mistaken for an answer. It depends on nothing but
 numpy and protocol.py (its neighbour file), so the sandbox needs to show only
-these two files of the grader.
+these two files of the grader. It knows nothing of any assignment: requests name
+the module and the function, or the class and the method, to call.
 
-Requests (meta["op"], scalar arguments in meta["args"], arrays by name):
-- ping                                    -> {"pid": int}
-- softmax_loss_naive / softmax_loss_vectorized:
-      arrays W, X, y; args reg            -> args loss; arrays dW, and under
-      "after:W", "after:X", "after:y" the argument arrays that the call changed
-- sample_batch: arrays X, y; args batch_size, rng (a bit generator state, see
-      encode_rng_state)                   -> arrays X_batch, y_batch (absent = None),
-      args rng (the advanced state), after:X / after:y as above
-- train: arrays X, y, W (optional); args seed, learning_rate, reg, num_iters,
-      batch_size, verbose, warm_start (optional)
-                                          -> arrays loss_history (float64), W,
-                                             after:X / after:y
-- predict: arrays X, W (optional)        -> arrays y_pred, after:X
+Requests (meta["op"]):
+- ping -> {"pid": int}
+- call: meta["target"] is {"module": "pkg.mod", "name": "function"} or
+  {"module": "pkg.mod", "class": "Class", "init_args": [values], "init": {keywords},
+  "state": {attribute: argument}, "method": "name"} (an object is made, its state
+  attributes set, then the method is called); meta["args"] a list and
+  meta["kwargs"] an object of arguments, each {"array": name} (an array of the
+  message), {"value": json} or {"rng": bit generator state} (a numpy Generator,
+  see encode_rng_state).
+  -> result {"value": encoded return value (encode_value), "state": {attribute:
+  encoded value after the call}, "rng": {argument position or keyword: the
+  generator's advanced state}}, arrays of the encoded values, and under
+  "after:NAME" every array argument the call changed in place.
 Answers are {"ok": true, "result": {...}} or {"ok": false, "error": {"type",
 "bases", "message", "traceback", "where"}}: "where" is "student" for an exception
 raised while student code ran (traceback lists only frames in the package
 folder), "request" for a request the worker could not understand. Arguments named
 in meta["readonly"] are given to student code as read-only arrays, as the
-caller's own were.
+caller's own were. The package is found only in the package folder, never on
+the import path.
 """
 import argparse
 import importlib
@@ -60,7 +62,6 @@ protocol = _load_protocol()
 
 MAX_MESSAGE = 2000        # characters of an exception message sent back
 MAX_FRAMES = 12           # traceback lines sent back
-LOSS_OPS = ("softmax_loss_naive", "softmax_loss_vectorized")
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 
@@ -101,9 +102,6 @@ def make_generator(state):
 
 
 # ---- the worker ----------------------------------------------------------------------------
-PACKAGE = "cs231n"
-
-
 def register_package(package_dir, name):
     """Make `import name` (and its submodules) find package_dir/name and nothing else,
     without touching sys.path: the package is put into sys.modules from its folder."""
@@ -129,130 +127,156 @@ def register_package(package_dir, name):
     return module
 
 
+def _text(value, what, limit=200):
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise BadRequest(f"{what} must be a short string")
+    return value
+
+
 class Worker:
+    """Imports modules of the student's package on demand and calls what requests name."""
+
     def __init__(self, package_dir):
         self.package_dir = os.path.realpath(package_dir)
-        self._modules = None
+        self._registered = set()
 
-    def modules(self):
-        """(softmax module, classifiers package), imported on first use so that an
-        import error is reported as the answer to a request."""
-        if self._modules is None:
-            with student_code():
-                register_package(self.package_dir, PACKAGE)
-                softmax = importlib.import_module("cs231n.classifiers.softmax")
-                classifiers = importlib.import_module("cs231n.classifiers")
-            self._modules = (softmax, classifiers)
-        return self._modules
+    def module(self, dotted):
+        """The module `dotted` of a package in the package folder (imported once)."""
+        parts = _text(dotted, "module").split(".")
+        if not all(p.isidentifier() for p in parts):
+            raise BadRequest(f"not a module name: {dotted[:100]!r}")
+        with student_code():
+            if parts[0] not in self._registered:
+                register_package(self.package_dir, parts[0])
+                self._registered.add(parts[0])
+            return importlib.import_module(dotted)
 
     def handle(self, meta, arrays):
         op = meta.get("op") if isinstance(meta, dict) else None
-        args = meta.get("args", {}) if isinstance(meta, dict) else {}
-        if not isinstance(args, dict):
-            raise BadRequest("args must be an object")
+        if op == "ping":
+            return {"pid": os.getpid()}, {}
+        if op != "call":
+            raise BadRequest(f"unknown operation {op!r}")
         readonly = meta.get("readonly", [])
         for name in readonly if isinstance(readonly, list) else []:
             if name in arrays:
                 arrays[name].flags.writeable = False
-        if op == "ping":
-            return {"pid": os.getpid()}, {}
-        if op in LOSS_OPS:
-            return self.loss(op, args, arrays)
-        if op == "sample_batch":
-            return self.sample_batch(args, arrays)
-        if op == "train":
-            return self.train(args, arrays)
-        if op == "predict":
-            return self.predict(arrays)
-        raise BadRequest(f"unknown operation {op!r}")
+        return self.call(meta, arrays)
 
-    @staticmethod
-    def _need(arrays, *names):
-        missing = [n for n in names if n not in arrays]
-        if missing:
-            raise BadRequest(f"missing arrays: {', '.join(missing)}")
-        return [arrays[n] for n in names]
+    def _argument(self, spec, arrays, rngs, key):
+        if not isinstance(spec, dict) or len(spec) != 1:
+            raise BadRequest("an argument must be {array|value|rng: ...}")
+        (kind, value), = spec.items()
+        if kind == "value":
+            return value
+        if kind == "array":
+            if value not in arrays:
+                raise BadRequest(f"missing array {value!r}")
+            return arrays[value]
+        if kind == "rng":
+            rngs[key] = make_generator(value)
+            return rngs[key]
+        raise BadRequest(f"unknown argument kind {kind!r}")
 
-    @staticmethod
-    def _changed(before, arrays, names):
-        """The arguments that student code modified in place, to mirror them back."""
-        out = {}
-        for name in names:
-            if not _same_bytes(arrays[name], before[name]):
-                out["after:" + name] = arrays[name]
-        return out
-
-    def loss(self, op, args, arrays):
-        W, X, y = self._need(arrays, "W", "X", "y")
-        before = {n: arrays[n].copy() for n in ("W", "X", "y")}
-        module = self.modules()[0]
+    def call(self, meta, arrays):
+        """Call a function or a method named by meta["target"] with meta["args"] and
+        meta["kwargs"]; answer with the encoded return value, the generators' new
+        states, an object's state attributes and the array arguments changed in place."""
+        target = meta.get("target")
+        if not isinstance(target, dict):
+            raise BadRequest("target must be an object")
+        args, kwargs = meta.get("args", []), meta.get("kwargs", {})
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise BadRequest("args must be a list and kwargs an object")
+        inputs = {k: v for k, v in arrays.items() if not k.startswith("state:")}
+        before = {k: v.copy() for k, v in inputs.items()}
+        rngs = {}
+        pos = [self._argument(a, arrays, rngs, str(i)) for i, a in enumerate(args)]
+        named = {_text(k, "keyword"): self._argument(a, arrays, rngs, k)
+                 for k, a in kwargs.items()}
+        module = self.module(target.get("module"))
+        state = target.get("state", {})
+        if not (isinstance(state, dict) and all(n.isidentifier() for n in state)):
+            raise BadRequest("state must map attribute names to arguments")
+        state = {n: self._argument(a, arrays, rngs, "state:" + n) for n, a in state.items()}
+        obj = None
         with student_code():
-            result = getattr(module, op)(W, X, y, args.get("reg"))
-        if not (isinstance(result, tuple) and len(result) == 2):
-            raise StudentResult(f"{op} must return a tuple (loss, dW), got {_describe(result)}")
-        loss, dW = result
-        out = self._changed(before, arrays, ("W", "X", "y"))
-        dW = _as_array(dW, f"{op} returned dW")
-        if dW is not None:
-            out["dW"] = dW
-        return {"loss": _as_number(loss, f"{op} returned loss")}, out
+            if "class" in target:
+                cls = getattr(module, _text(target["class"], "class"))
+                init, init_args = target.get("init", {}), target.get("init_args", [])
+                if not isinstance(init, dict) or not isinstance(init_args, list):
+                    raise BadRequest("init must be an object and init_args a list")
+                obj = cls(*init_args, **init)
+                for name, value in state.items():
+                    setattr(obj, name, value)
+                fn = getattr(obj, _text(target.get("method"), "method"))
+            else:
+                fn = getattr(module, _text(target.get("name"), "name"))
+            value = fn(*pos, **named)
+        out, result = {}, {}
+        result["value"] = encode_value(value, out, "ret")
+        if obj is not None:
+            result["state"] = {}
+            for name in state:
+                with student_code():
+                    attr = getattr(obj, name, None)
+                result["state"][name] = encode_value(attr, out, "state:" + name)
+        result["rng"] = {k: encode_rng_state(g.bit_generator.state) for k, g in rngs.items()}
+        for name, a in inputs.items():
+            if not _same_bytes(a, before[name]):
+                out["after:" + name] = a
+        return result, out
 
-    def sample_batch(self, args, arrays):
-        X, y = self._need(arrays, "X", "y")
-        before = {n: arrays[n].copy() for n in ("X", "y")}
-        rng = make_generator(args.get("rng"))
-        classifiers = self.modules()[1]
-        with student_code():
-            result = classifiers.Softmax().sample_batch(X, y, args.get("batch_size"), rng)
-        if not (isinstance(result, tuple) and len(result) == 2):
-            raise StudentResult(f"sample_batch must return a tuple (X_batch, y_batch), "
-                                f"got {_describe(result)}")
-        out = self._changed(before, arrays, ("X", "y"))
-        for name, value in zip(("X_batch", "y_batch"), result):
-            value = _as_array(value, f"sample_batch returned {name}")
-            if value is not None:
-                out[name] = value
-        return {"rng": encode_rng_state(rng.bit_generator.state)}, out
 
-    def train(self, args, arrays):
-        X, y = self._need(arrays, "X", "y")
-        before = {n: arrays[n].copy() for n in ("X", "y")}
-        classifiers = self.modules()[1]
-        with student_code():
-            clf = classifiers.Softmax(seed=args.get("seed"))
-        if "W" in arrays:
-            clf.W = arrays["W"]
-        kwargs = {k: args[k] for k in ("learning_rate", "reg", "num_iters", "batch_size",
-                                       "verbose") if k in args}
-        if "warm_start" in args:
-            kwargs["warm_start"] = args["warm_start"]
-        with student_code():
-            history = clf.train(X, y, **kwargs)
-        out = self._changed(before, arrays, ("X", "y"))
-        if history is not None:
-            try:
-                out["loss_history"] = np.asarray([float(v) for v in history], dtype=np.float64)
-            except (TypeError, ValueError):
-                raise StudentResult("train must return a list of floats, got "
-                                    f"{_describe(history)}") from None
-        W = _as_array(clf.W, "train left W as")
-        if W is not None:
-            out["W"] = W
-        return {"history_is_none": history is None}, out
+MAX_ITEMS = 12       # items of a tuple or list sent one by one, and arrays in one value
+MAX_DEPTH = 3        # nesting of tuples and lists sent
+MAX_TEXT = 200       # characters of a returned string
 
-    def predict(self, arrays):
-        (X,) = self._need(arrays, "X")
-        before = {"X": X.copy()}
-        classifiers = self.modules()[1]
-        with student_code():
-            clf = classifiers.Softmax()
-            clf.W = arrays.get("W")
-            y_pred = clf.predict(X)
-        out = self._changed(before, arrays, ("X",))
-        y_pred = _as_array(y_pred, "predict returned")
-        if y_pred is not None:
-            out["y_pred"] = y_pred
-        return {}, out
+
+def _numeric_array(value):
+    """value as a plain numeric ndarray, or None."""
+    try:
+        a = np.asarray(value)
+    except Exception:
+        return None
+    if a.dtype.kind not in protocol.ALLOWED_KINDS or a.dtype.hasobject:
+        return None
+    return a
+
+
+def encode_value(value, arrays, name, depth=0):
+    """Whatever student code returned, as JSON-safe data plus arrays in `arrays`: numbers,
+    None, short strings, numpy scalars and arrays, tuples and lists of these. Anything
+    else is described by its type name only; the trusted side judges the result."""
+    if value is None:
+        return {"t": "none"}
+    if type(value) is bool:
+        return {"t": "bool", "v": value}
+    if type(value) is int:
+        if abs(value) < 1 << 62:
+            return {"t": "int", "v": value}
+        return {"t": "float", "v": float(value)}
+    if type(value) is float:
+        return {"t": "float", "v": value}
+    if type(value) is str:
+        return {"t": "str", "v": value[:MAX_TEXT]}
+    if isinstance(value, (np.generic, np.ndarray)) and len(arrays) < MAX_ITEMS:
+        a = _numeric_array(value)
+        if a is not None:
+            arrays[name] = a if a.flags.c_contiguous else a.copy(order="C")
+            return {"t": "scalar" if isinstance(value, np.generic) else "array", "a": name}
+    if type(value) in (tuple, list):
+        kind = type(value).__name__
+        if len(value) <= MAX_ITEMS and depth < MAX_DEPTH:
+            items = [encode_value(v, arrays, f"{name}.{i}", depth + 1)
+                     for i, v in enumerate(value)]
+            if sum(1 for i in items if i["t"] in ("scalar", "array")) <= MAX_ITEMS:
+                return {"t": kind, "items": items}
+        a = _numeric_array(value)   # a long sequence of numbers, sent as one array
+        if a is not None and a.ndim >= 1 and len(arrays) < MAX_ITEMS:
+            arrays[name] = np.ascontiguousarray(a)
+            return {"t": kind, "packed": name}
+    return {"t": "object", "type": type(value).__name__[:100]}
 
 
 def _same_bytes(a, b):
@@ -284,37 +308,10 @@ class student_code:
         return self
 
     def __exit__(self, kind, exc, tb):
-        if exc is not None:   # anything, SystemExit and KeyboardInterrupt included
+        if exc is not None and not isinstance(exc, (StudentRaised, BadRequest)):
+            # anything, SystemExit and KeyboardInterrupt included
             raise StudentRaised(exc) from exc
         return False
-
-
-def _describe(value):
-    return f"an object of type {type(value).__name__}"
-
-
-def _as_number(value, what):
-    """A Python float (the proxy returns float(loss), as the contract says)."""
-    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "biuf":
-        value = value.item()
-    if isinstance(value, (bool, int, float, np.number, np.bool_)):
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            pass
-    raise StudentResult(f"{what} {_describe(value)}, not a number")
-
-
-def _as_array(value, what):
-    if value is None:
-        return None
-    try:
-        a = np.asarray(value)
-    except Exception:
-        raise StudentResult(f"{what} {_describe(value)}, not an array") from None
-    if a.dtype.kind not in protocol.ALLOWED_KINDS or a.dtype.hasobject:
-        raise StudentResult(f"{what} an array of dtype {a.dtype}, not numbers")
-    return a
 
 
 def _safe_str(exc):

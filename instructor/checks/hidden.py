@@ -13,19 +13,29 @@ below the best, float32), drawn with other seeds and sizes, with the
 fingerprints computed here by the instructor's solution and marked hidden so
 that no number reaches a message.
 """
+import ast
+import copy
 import functools
 import json
 import os
+import secrets
 
 import numpy as np
 
 from cs231n import checks
 from cs231n.checks import CheckFailed
 
-SOFTMAX_FILE = checks.SOFTMAX_FILE
+from .common import accuracy_of, bar, notebook_value, reproduced_best_W, sample_batch_of
 
-# Bar of the sweep's hidden check: calibrated on sensible 2x2 sweeps (tools/BENCHMARKS.md).
-SWEEP_BAR = 0.34
+SOFTMAX_FILE = checks.SOFTMAX_FILE
+# A fixed seed for the hidden problems (an instructor regrading exactly); unset, each
+# grading run draws its own secret seed. A file of probe sets (a pool, see
+# write_hidden_pool) is used where the solution is not at hand (the Gradescope zip).
+SEED_VARIABLE = "HIDDEN_SEED"
+POOL_VARIABLE = "HIDDEN_POOL"
+# Where a grader built without the solution (the Gradescope zip) finds its pool; used
+# only when the solution is absent, so it never stands in for a recomputation.
+SHIPPED_POOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hidden_pool.json")
 
 
 def hidden(check):
@@ -41,43 +51,56 @@ def _fail(function, mistake, text):
     raise error
 
 
-# Where a grader without the instructor's solution (the Gradescope autograder) finds
-# the hidden checks' numbers, computed when its zip was built (write_hidden_data).
-HIDDEN_DATA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hidden_data.json")
-
-
-def build_hidden_data():
-    """Probe sets and fingerprints of the hidden checks, from the instructor's solution."""
+def build_hidden_data(seed):
+    """Probe sets and fingerprints of the hidden checks for one seed, from the
+    instructor's solution; "seed" is kept in the data for the checks' own draws."""
     from . import fingerprints   # imports the solution: only where the solution is
+    rng = np.random.default_rng(seed)
     data = fingerprints.build_check_data(
-        fingerprints.loss_probes(seed=231, N=8, D=20, C=4, reg=0.1),
-        fingerprints.predict_probes(seed=17, N=9))
+        fingerprints.loss_probes(seed=int(rng.integers(1 << 31)), N=int(rng.integers(6, 11)),
+                                 D=int(rng.integers(12, 25)), C=int(rng.integers(3, 7)),
+                                 reg=float(rng.choice([0.05, 0.1, 0.2, 0.4]))),
+        fingerprints.predict_probes(seed=int(rng.integers(1 << 31)), N=int(rng.integers(7, 13))))
     for section in data["content"].values():
         for probe in section["probes"]:
             probe["about"] = "a further problem the grader does not show"
     data["hidden"] = True
+    data["seed"] = int(rng.integers(1 << 31))
     return data
 
 
-def write_hidden_data(path):
-    """Write build_hidden_data() as JSON, for a grader that has no solution."""
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(build_hidden_data(), f, sort_keys=True)
+def hidden_pool(size=32):
+    """`size` hidden probe sets, each from its own secret seed, as JSON text: a grader
+    without the solution picks one at random per run (recording one run seldom helps)."""
+    pool = [build_hidden_data(secrets.randbits(63)) for _ in range(size)]
+    return json.dumps({"pool": pool}, sort_keys=True)
 
 
 @functools.lru_cache(maxsize=None)
 def _hidden_data():
-    """The hidden checks' data: computed here, or read where the zip put it."""
-    if os.path.isfile(HIDDEN_DATA_FILE):
-        with open(HIDDEN_DATA_FILE, encoding="utf-8") as f:
-            return json.load(f)
-    return build_hidden_data()
+    """This run's hidden problems: from $HIDDEN_SEED, else from a pool named by
+    $HIDDEN_POOL, else from a secret seed drawn now (once per grading process)."""
+    if os.environ.get(SEED_VARIABLE):
+        return build_hidden_data(int(os.environ[SEED_VARIABLE]))
+    pool_file = os.environ.get(POOL_VARIABLE)
+    if not pool_file:
+        try:
+            return build_hidden_data(secrets.randbits(63))
+        except ImportError:   # no solution here: only a shipped pool can serve
+            pool_file = SHIPPED_POOL
+    with open(pool_file, encoding="utf-8") as f:
+        pool = json.load(f)["pool"]
+    return secrets.choice(pool)
 
 
 def hidden_data():
-    """A fresh copy of the hidden probe data (the check functions may not change it)."""
-    import copy
+    """A fresh copy of this run's hidden probe data (the check functions may not change it)."""
     return copy.deepcopy(_hidden_data())
+
+
+def _rng(offset):
+    """A generator for a hidden check's own problem, from this run's secret seed."""
+    return np.random.default_rng([_hidden_data()["seed"], offset])
 
 
 def _loss_probes(loss_fn, name, parts=("loss", "gradient")):
@@ -113,7 +136,7 @@ def gradient_matches_differences(loss_fn, name, W, X, y, regs, rtol=1e-5, atol=1
 def naive_grad_hidden_problem(subject):
     """The naive gradient on hidden problems, and against finite differences."""
     _loss_probes(subject.loss_naive, "softmax_loss_naive", parts=("gradient",))
-    rng = np.random.default_rng(7)
+    rng = _rng(1)
     W = rng.standard_normal((6, 3))
     X = rng.standard_normal((5, 6)) * 2
     y = rng.integers(0, 3, 5)
@@ -156,7 +179,7 @@ def _labels(function, out, n):
 @hidden
 def sgd_fits_an_easy_problem(subject):
     """A seeded run repeats exactly, lowers the loss and fits an easy problem."""
-    rng = np.random.default_rng(3)
+    rng = _rng(2)
     X = rng.standard_normal((300, 5))
     X[:, -1] = 1
     y = (X[:, 0] > 0).astype(np.int64) + 2 * (X[:, 1] > 0)
@@ -190,7 +213,7 @@ def sgd_fits_an_easy_problem(subject):
 def predict_picks_the_top_score(subject):
     """predict returns, per example, the class with the highest score."""
     checks.check_predict(subject.make_classifier, data=hidden_data(), seed=1)
-    rng = np.random.default_rng(11)
+    rng = _rng(3)
     W = rng.standard_normal((5, 4))
     X = rng.standard_normal((7, 5))
     clf = checks.call_student("predict", "making a classifier", subject.make_classifier, 1)
@@ -204,13 +227,13 @@ def predict_picks_the_top_score(subject):
 @hidden
 def sample_batch_keeps_rows_and_uses_rng(subject):
     """sample_batch keeps each row with its label and takes its randomness from rng."""
-    X = np.arange(60.0).reshape(30, 2)
-    y = np.arange(30)
+    order = _rng(4).permutation(30)
+    X = np.arange(60.0).reshape(30, 2)[order]
+    y = np.arange(30)[order]
     draws = []
     for _ in range(2):
-        out = checks.call_student("sample_batch", "drawing a minibatch", subject.sample_batch,
-                                  X.copy(), y.copy(), 9, np.random.default_rng(7),
-                                  arg_names=("X", "y"))
+        out = checks.call_student("sample_batch", "drawing a minibatch", sample_batch_of(subject),
+                                  X.copy(), y.copy(), 9, _rng(5), arg_names=("X", "y"))
         if not (isinstance(out, (tuple, list)) and len(out) == 2):
             _fail("sample_batch", "output", "it must return a tuple (X_batch, y_batch).")
         X_batch, y_batch = (np.asarray(a) if a is not None else np.zeros(0) for a in out)
@@ -219,7 +242,8 @@ def sample_batch_keeps_rows_and_uses_rng(subject):
                   "y_batch shape (batch_size,), with integer labels.")
         draws.append((X_batch, y_batch))
     (X1, y1), (_, y2) = draws
-    if not (np.all((y1 >= 0) & (y1 < 30)) and np.array_equal(X1, X[np.clip(y1, 0, 29)])):
+    rows = np.argsort(order)[np.clip(y1, 0, 29)]   # where each label's row is in X
+    if not (np.all((y1 >= 0) & (y1 < 30)) and np.array_equal(X1, X[rows])):
         _fail("sample_batch", "batch_labels", checks.MISTAKES["batch_labels"])
     if not np.array_equal(y1, y2):
         _fail("sample_batch", "batch_ignores_rng", checks.MISTAKES["batch_ignores_rng"])
@@ -230,10 +254,16 @@ def sample_batch_keeps_rows_and_uses_rng(subject):
 @hidden
 def sweep_reaches_the_bar(subject):
     """best_W's validation accuracy, recomputed here, reaches the bar and is best_val."""
-    from .suite import accuracy_of, notebook_value   # suite imports this module
     best_W = notebook_value(subject, "best_W", "best_softmax.W")
     accuracy = accuracy_of(best_W, subject.data.X_val, subject.data.y_val, "best_softmax.W")
-    if accuracy < SWEEP_BAR:
+    reproduced_best_W(subject)
+    implausible = bar("test_sweep", "max_plausible_val")
+    if accuracy > implausible and len(subject.data.y_val) >= bar("test_sweep",
+                                                                  "plausible_min_rows"):
+        _fail("sweep", "implausible", f"the best classifier's validation accuracy, "
+              f"{accuracy:.3f}, is beyond what a linear classifier reaches on this data "
+              f"(at most about {implausible}): this cell is left to the instructor to review.")
+    if accuracy < bar("test_sweep", "sweep_bar"):
         _fail("sweep", "sweep_bar", f"the best classifier's validation accuracy, "
               f"{accuracy:.3f}, is not high enough for full marks: widen or refine the "
               "grid of learning rates and regularization strengths.")

@@ -19,20 +19,17 @@ the numbers of its problems: only the named mistake, or a plain sentence.
 """
 import dataclasses
 import inspect
-import warnings
-from typing import Callable
 
 import numpy as np
 
 from cs231n import checks, data_utils
 from cs231n.checks import CheckFailed
+from instructor.assignment import spec
+from instructor.grade.verdicts import Subject, Verdict, grade_cell  # noqa: F401
 
 from . import hidden
-
-# The notebook's bars for the numbers it leaves behind (its visible asserts).
-VISIBLE_SWEEP_BAR = 0.35
-TEST_BAR = 0.33
-MIN_SETTINGS = 4
+from .common import (accuracy_of, bar, need_data, notebook_value,  # noqa: F401
+                     reproduced_best_W, sample_batch_of)
 
 BOUNDARY_ERRORS = ("WorkerTimeout", "WorkerCrashed")
 
@@ -41,29 +38,30 @@ BOUNDARY_ERRORS = ("WorkerTimeout", "WorkerCrashed")
 
 @dataclasses.dataclass
 class TrustedData:
-    """The validation and test sets, preprocessed exactly as the notebook's locked cells
-    do (get_CIFAR10_data(cifar10_dir=...) with its defaults): float32, the mean
-    training image subtracted, a bias column of ones. Shapes (N_val, 3073), (N_val,),
-    (N_test, 3073), (N_test,)."""
+    """The training, validation and test sets, preprocessed exactly as the notebook's
+    locked cells do (get_CIFAR10_data(cifar10_dir=...) with its defaults): float32,
+    the mean training image subtracted, a bias column of ones. Shapes (N_val, 3073),
+    (N_val,), (N_test, 3073), (N_test,), (N_train, 3073), (N_train,). The training
+    set is for retraining the sweep's best setting with the student's own code."""
     X_val: np.ndarray
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
+    X_train: np.ndarray
+    y_train: np.ndarray
 
 
 def load_trusted_data(data_dir=None):
     """
-    The grader's own validation and test sets, read from the data set folder.
+    The grader's own training, validation and test sets, read from the data set folder.
 
     The notebook calls data_utils.get_CIFAR10_data(cifar10_dir=...) with its default
-    sizes, which also builds the 49,000-row training set (about 600 MB in float32).
-    The grader needs only the validation and test rows, so this runs the same steps
-    of data_utils (the same batch reader, the same exact integer mean of the training
-    images, the same _fill for conversion, centring and bias column) but skips filling
-    the training rows: the result is identical element for element (tested), at the
-    cost of reading the six batch files once (a few seconds on CIFAR-10) with a peak
-    of about the raw batches (180 MB) plus 25 MB for the two sets. Call it once per
-    batch of hand-ins.
+    sizes. This runs the same steps of data_utils (the same batch reader, the same
+    exact integer mean of the training images, the same _fill for conversion,
+    centring and bias column) without the dev set: the result is identical element
+    for element (tested). The training set (49,000 rows, about 600 MB in float32) is
+    what the sweep's best setting is retrained on, with the student's own code. Call
+    it once per batch of hand-ins (the grader keeps it as a plain .npz).
 
     Inputs:
     - data_dir: the cifar-10-batches-py folder; None means $CIFAR10_DIR or datasets/
@@ -86,49 +84,24 @@ def load_trusted_data(data_dir=None):
     dtype = np.dtype(np.float32)
     sums = data_utils._to_hwc(data_utils._pixel_sums(train, num_training)).reshape(D)
     mean = (sums / num_training).astype(dtype)
-    # The validation rows follow the training rows: skip those without converting them.
-    rest, skip = [], num_training
-    for data, labels in train:
-        if skip >= labels.shape[0]:
-            skip -= labels.shape[0]
-            continue
-        rest.append((data[skip:], labels[skip:]))
-        skip = 0
-    del train
+    # The validation rows follow the training rows.
+    X_train = np.empty((num_training, D + 1), dtype=dtype)
+    y_train = np.empty(num_training, dtype=np.int64)
     X_val = np.empty((num_validation, D + 1), dtype=dtype)
     y_val = np.empty(num_validation, dtype=np.int64)
-    data_utils._fill(rest, [(X_val, y_val)], mean)
-    del rest
+    data_utils._fill(train, [(X_train, y_train), (X_val, y_val)], mean)
+    del train
     test = data_utils._read_batches(root, [data_utils.TEST_FILE])
     n_test_all = test[0][1].shape[0]
     num_test = 1000 if n_test_all >= 10000 else max(1, n_test_all // 10)
     X_test = np.empty((num_test, D + 1), dtype=dtype)
     y_test = np.empty(num_test, dtype=np.int64)
     data_utils._fill(test, [(X_test, y_test)], mean)
-    return TrustedData(X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test)
+    return TrustedData(X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
+                       X_train=X_train, y_train=y_train)
 
 
 # ---------------------------------------------------------------- one hand-in
-
-@dataclasses.dataclass
-class Subject:
-    """Everything the checks may touch of one hand-in (see cs231n/checks.py for how
-    the callables are called)."""
-    loss_naive: Callable            # (W, X, y, reg) -> (loss, dW)
-    loss_vectorized: Callable
-    sample_batch: Callable          # (X, y, batch_size, rng) -> (X_batch, y_batch)
-    make_classifier: Callable       # seed -> obj with .train(...), .W, .predict(X)
-    sources: dict                   # "cs231n/classifiers/softmax.py" -> text (read only)
-    results: object = None          # instructor.boundary.results.NotebookResults or None
-    data: TrustedData = None
-
-
-@dataclasses.dataclass
-class Verdict:
-    grade_id: str
-    passed: bool
-    message: str                    # the first failing check's diagnosis; "" if passed
-
 
 def subject_from_functions(loss_naive=None, loss_vectorized=None, make_classifier=None,
                            sample_batch=None, sources=None, results=None, data=None):
@@ -163,74 +136,18 @@ def subject_from_functions(loss_naive=None, loss_vectorized=None, make_classifie
                 pass
     if isinstance(results, dict):
         results = results_from_namespace(results)
-    return Subject(loss_naive=loss_naive, loss_vectorized=loss_vectorized,
-                   sample_batch=sample_batch, make_classifier=make_classifier,
-                   sources=dict(sources), results=results, data=data)
+    return Subject({"loss_naive": loss_naive, "loss_vectorized": loss_vectorized,
+                    "sample_batch": sample_batch, "make_classifier": make_classifier},
+                   sources=sources, results=results, data=data)
 
 
 def results_from_namespace(namespace):
     """A NotebookResults from a notebook's variables, in this process (no file)."""
-    from instructor.boundary.results import NotebookResults
-    found, problems = {}, {}
-    for field, (name, attr) in {"best_val": ("best_val", None),
-                                "test_accuracy": ("test_accuracy", None),
-                                "loss_hist": ("loss_hist", None),
-                                "softmax_W": ("softmax", "W"),
-                                "best_W": ("best_softmax", "W"),
-                                "y_test_pred": ("y_test_pred", None),
-                                "results": ("results", None)}.items():
-        value = namespace.get(name)
-        if value is not None and attr is not None:
-            value = getattr(value, attr, None)
-        if value is None:
-            problems[field] = f"{name}{'.' + attr if attr else ''} is not set"
-            continue
-        if field == "results":
-            found[field] = {tuple(map(float, k)): tuple(map(float, v)) for k, v in value.items()}
-        elif field in ("best_val", "test_accuracy"):
-            found[field] = float(value)
-        else:
-            found[field] = np.asarray(value)
-    return NotebookResults(**found, problems=problems)
+    from instructor.boundary.results import from_namespace
+    return from_namespace(namespace, spec().values)
 
 
 # ---------------------------------------------------------------- notebook-level values
-
-def notebook_value(subject, field, expr):
-    """A field of subject.results, or CheckFailed saying why it is missing."""
-    results = subject.results
-    if results is None:
-        raise CheckFailed(f"{expr}: the notebook's values could not be read: run the "
-                          "notebook from top to bottom without errors.", mistake="missing",
-                          function=expr)
-    value = getattr(results, field, None)
-    if value is None:
-        reason = (getattr(results, "problems", None) or {}).get(field, "it is not set")
-        raise CheckFailed(f"{expr} is needed here, but {reason}: fill in the cells above "
-                          "and run the notebook from top to bottom.", mistake="missing",
-                          function=expr)
-    return value
-
-
-def accuracy_of(W, X, y, what):
-    """The accuracy of the labels argmax(X W) against y, computed here."""
-    W = np.asarray(W)
-    if W.ndim != 2 or W.shape[0] != X.shape[1] or W.shape[1] <= int(np.max(y)):
-        raise CheckFailed(f"{what} has shape {W.shape}; it should be (D, C) = "
-                          f"({X.shape[1]}, {int(np.max(y)) + 1}).", mistake="output",
-                          function=what)
-    # In X's dtype, as the notebook's predict computes it.
-    with np.errstate(all="ignore"):
-        scores = X @ W.astype(X.dtype, copy=False)
-    return float(np.mean(np.argmax(scores, axis=1) == y))
-
-
-def _need_data(subject):
-    if subject.data is None:
-        raise CheckFailed("the grader has no validation and test data to check against.",
-                          mistake="setup", function="grader")
-    return subject.data
-
 
 # ---------------------------------------------------------------- the visible checks
 
@@ -258,7 +175,7 @@ def vectorized_loss(subject):
 
 def sgd_sample_batch(subject):
     """test_sgd: check_sample_batch."""
-    checks.check_sample_batch(subject.sample_batch)
+    checks.check_sample_batch(sample_batch_of(subject))
 
 
 def sgd_train(subject):
@@ -274,130 +191,44 @@ def sgd_predict(subject):
 def sweep_visible(subject):
     """test_sweep: a grid of at least 2 x 2 settings, and best_softmax.W's validation
     accuracy, recomputed here, above the notebook's visible bar."""
-    data = _need_data(subject)
+    data = need_data(subject)
     settings = notebook_value(subject, "results", "results")
-    if len(settings) < MIN_SETTINGS:
+    if len(settings) < bar("test_sweep", "min_settings"):
         raise CheckFailed(f"sweep: results holds {len(settings)} setting(s); sweep at least "
                           "a 2 x 2 grid.", mistake="sweep_small", function="sweep")
     best_W = notebook_value(subject, "best_W", "best_softmax.W")
     accuracy = accuracy_of(best_W, data.X_val, data.y_val, "best_softmax.W")
-    if not accuracy > VISIBLE_SWEEP_BAR:
+    visible_bar = bar("test_sweep", "visible_sweep_bar")
+    if not accuracy > visible_bar:
         raise CheckFailed(f"sweep: the validation accuracy of best_softmax is {accuracy:.3f}, "
-                          f"not above {VISIBLE_SWEEP_BAR}.", mistake="sweep_bar",
+                          f"not above {visible_bar}.", mistake="sweep_bar",
                           function="sweep")
 
 
 def test_accuracy_visible(subject):
-    """test_accuracy: best_softmax.W's test accuracy, recomputed here, above the bar."""
-    data = _need_data(subject)
+    """test_accuracy: best_softmax.W's test accuracy, recomputed here, above the bar; the
+    weights reproduced by the student's own training; no test accuracy far above the
+    validation accuracy (flagged for the instructor, no points)."""
+    data = need_data(subject)
     best_W = notebook_value(subject, "best_W", "best_softmax.W")
     accuracy = accuracy_of(best_W, data.X_test, data.y_test, "best_softmax.W")
-    if not accuracy > TEST_BAR:
+    test_bar = bar("test_accuracy", "test_bar")
+    if not accuracy > test_bar:
         raise CheckFailed(f"test accuracy: best_softmax reaches {accuracy:.3f} on the test "
-                          f"set, not above {TEST_BAR}.", mistake="test_bar",
+                          f"set, not above {test_bar}.", mistake="test_bar",
+                          function="test accuracy")
+    reproduced_best_W(subject)
+    validation = accuracy_of(best_W, data.X_val, data.y_val, "best_softmax.W")
+    margin = bar("test_accuracy", "max_test_over_val")
+    if accuracy > validation + margin and len(data.y_val) >= bar("test_sweep",
+                                                                  "plausible_min_rows"):
+        raise CheckFailed(f"test accuracy: best_softmax reaches {accuracy:.3f} on the test "
+                          f"set, far above its validation accuracy {validation:.3f}: a model "
+                          "chosen on validation data does not do that; this cell is left to "
+                          "the instructor to review.", mistake="implausible",
                           function="test accuracy")
 
 
-# grade_id -> checks, visible first, then hidden (in the notebook's order).
-AUTO_TESTS = {
-    "test_naive_loss": [naive_loss, hidden.naive_loss_hidden_problems],
-    "test_naive_grad": [naive_grad, hidden.naive_grad_hidden_problem],
-    "test_vectorized": [vectorized_loss, hidden.vectorized_hidden_problems,
-                        hidden.vectorized_has_no_loops],
-    "test_sgd": [sgd_sample_batch, sgd_train, sgd_predict,
-                 hidden.sample_batch_keeps_rows_and_uses_rng,
-                 hidden.sgd_fits_an_easy_problem, hidden.predict_picks_the_top_score],
-    "test_sweep": [sweep_visible, hidden.sweep_reaches_the_bar],
-    "test_accuracy": [test_accuracy_visible],
-}
-
-
-# ---------------------------------------------------------------- verdicts
-
-def _chain(error):
-    """The exception and those it was raised from or while handling (bounded)."""
-    seen = []
-    while error is not None and len(seen) < 10 and error not in seen:
-        seen.append(error)
-        error = error.__cause__ or error.__context__
-    return seen
-
-
-def _boundary_message(error):
-    """The message for a worker that timed out or crashed, or None."""
-    from instructor.boundary.client import BoundaryError, StudentError
-    for e in _chain(error):
-        if isinstance(e, StudentError):
-            continue   # a student's exception that merely borrows the name
-        kind = type(e).__name__
-        if kind in BOUNDARY_ERRORS or isinstance(e, BoundaryError):
-            function = getattr(error, "function", None) or "your code"
-            detail = str(e).splitlines()[0][:300] if str(e) else ""
-            if kind == "WorkerTimeout":
-                return (f"{function} did not finish in the time allowed and was stopped"
-                        f"{': ' + detail if detail else ''}. Look for a loop that never ends "
-                        "or work far larger than the problem.")
-            if kind == "WorkerCrashed":
-                return (f"the process running {function} crashed"
-                        f"{': ' + detail if detail else ''}. Look for memory use far beyond "
-                        "the problem's size, or code that ends the process.")
-            return f"the grader could not talk to the process running {function}: {detail}"
-    return None
-
-
-def _hidden_message(error):
-    """What a failing hidden check may tell: a named mistake, never its problem's numbers."""
-    function = getattr(error, "function", None) or "your code"
-    if isinstance(error, CheckFailed):
-        if getattr(error, "shown_as_is", False):
-            return str(error)
-        if error.mistake in checks.MISTAKES or error.mistake == "not_implemented":
-            # "name: explanation" and "Look at: ..."; evidence lines stay out.
-            return "\n".join(str(error).splitlines()[:2])
-        kind = error.mistake or "wrong"
-        if kind == "raised":
-            cause = next((type(e).__name__ for e in _chain(error)[1:]), "an exception")
-            return (f"{function} raised {cause} in a further check on a problem the grader "
-                    "does not show. Look at: its handling of other sizes and values.")
-        return (f"{function} gave a wrong result in a further check on a problem the grader "
-                f"does not show ({kind}).")
-    return (f"a further check of {function} could not run: your code raised "
-            f"{type(error).__name__}.")
-
-
-def _visible_message(error):
-    if isinstance(error, CheckFailed) or isinstance(error, AssertionError):
-        return str(error) or f"a check failed ({type(error).__name__})."
-    return f"the check could not run: {type(error).__name__}: {error}"[:2000]
-
-
-def grade_cell(grade_id, subject):
-    """
-    Run the checks of one auto-graded cell on a hand-in.
-
-    Inputs:
-    - grade_id: a key of AUTO_TESTS.
-    - subject: the hand-in (Subject).
-
-    Returns a Verdict; never raises (a check raising anything fails the cell with
-    a message that says what happened).
-    """
-    tests = AUTO_TESTS.get(grade_id)
-    if tests is None:
-        return Verdict(grade_id, False, f"no checks are defined for the cell {grade_id!r}.")
-    for check in tests:
-        try:
-            # Warnings of student code must not reach the grader's log as errors.
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                check(subject)
-        except (Exception, SystemExit) as error:  # anything at all: a failed verdict
-            try:
-                message = _boundary_message(error)
-                if message is None:
-                    message = (_hidden_message(error) if getattr(check, "hidden", False)
-                               else _visible_message(error))
-            except Exception:  # a student exception whose str() itself raises
-                message = f"a check failed: {type(error).__name__}."
-            return Verdict(grade_id, False, message)
-    return Verdict(grade_id, True, "")
+# grade_id -> checks, visible first, then hidden (in the notebook's order), from the spec.
+AUTO_TESTS = spec().auto_tests()
+load_trusted_data.returns = TrustedData

@@ -3,7 +3,7 @@
     python -m instructor autograde SUBMISSIONS [--out build/grading] [options]
     make autograde SUBMISSIONS=<dir of zips> [OUT=build/grading] [AUTOGRADE_FLAGS=...]
 
-SUBMISSIONS holds one zip per student, named softmax_<student_id>.zip (what
+SUBMISSIONS holds one zip per student, named <assignment>_<student_id>.zip (what
 collectSubmission.sh writes) or <student_id>.zip, and optionally a roster
 (roster.csv there, or --roster FILE: a CSV with a column `id` or `student_id`
 and optionally first_name, last_name, email). OUT receives
@@ -13,15 +13,16 @@ and optionally first_name, last_name, email). OUT receives
     gradebook.db             nbgrader's gradebook (automatic scores; inline answers
                              marked for manual grading: start Jupyter in OUT and
                              open nbgrader's Formgrader)
-    feedback/<id>/softmax.html   the feedback page for the student
-    autograded/<id>/softmax/     the graded notebook and the package's .py files (as
+    feedback/<id>/<assignment>.html  the feedback page for the student
+    autograded/<id>/<assignment>/    the graded notebook and the package's .py files (as
                              handed in; nothing the hand-in wrote while it ran)
     results/<id>.json        what the grader found, per hand-in (a Result without its files)
     logs/<id>.log            the grading log, per hand-in
     report.html, class.json, canvas.csv   the class report, its facts as data and a
                              Canvas gradebook import (instructor/report/)
 
-The assignment bundle (grade/bundle.py) is made once per run. Each hand-in
+<assignment> is the assignment spec's id (instructor/assignment). The assignment
+bundle (grade/bundle.py) is made once per run. Each hand-in
 becomes a Job, graded by grade_one(job, bundle) (grade/one.py) in a worker
 process of its own, --jobs at a time, through a concurrent.futures executor;
 only this process writes OUT, one Result at a time, so the gradebook is never
@@ -57,7 +58,6 @@ and every worker must be able to run the same tier (or --sandbox none).
 """
 import concurrent.futures
 import csv
-import datetime
 import fcntl
 import io
 import json
@@ -123,54 +123,16 @@ def read_roster(path):
 
 # ---- the gradebook ---------------------------------------------------------------------
 def merge_into_gradebook(out, result, cells, roster):
-    """Put one hand-in's scores (a Result) into OUT/gradebook.db (manual grades already
-    given stay)."""
-    import warnings
-    from nbgrader.api import Gradebook, MissingEntry
-    from sqlalchemy.exc import SAWarning
-    # nbgrader's add_submission triggers harmless SQLAlchemy autoflush warnings.
-    warnings.simplefilter("ignore", SAWarning)
-    sid = result.student_id
-    with Gradebook(f"sqlite:///{os.path.join(out, 'gradebook.db')}") as gb:
-        gb.update_or_create_student(sid, **roster.get(sid, {}))
-        timestamp = datetime.datetime.fromtimestamp(result.mtime,
-                                                    datetime.timezone.utc).replace(tzinfo=None)
-        try:
-            submission = gb.find_submission(ASSIGNMENT_ID, sid)
-            submission.timestamp = timestamp
-        except MissingEntry:
-            gb.add_submission(ASSIGNMENT_ID, sid, timestamp=timestamp)
-        graded = result.status in (GRADED, WITH_PROBLEMS)
-        scores = result.scores
-        answered_ids = {m.name for m in result.manual if m.answered}
-        for c in cells:
-            grade = gb.find_grade(c.grade_id, os.path.splitext(NOTEBOOK)[0], ASSIGNMENT_ID, sid)
-            if c.kind == "auto":
-                grade.auto_score = scores.get(c.grade_id, 0.0) if graded else 0.0
-                grade.needs_manual_grade = False
-            else:
-                answered = graded and c.grade_id in answered_ids
-                grade.auto_score = None if answered else 0.0
-                grade.needs_manual_grade = answered and grade.manual_score is None
-        gb.db.commit()
+    """Put one hand-in's scores (a Result) into OUT/gradebook.db (gradebook.py's rules)."""
+    from instructor.grade import gradebook
+    gradebook.merge_result(out, result, cells, roster,
+                           graded=result.status in (GRADED, WITH_PROBLEMS))
 
 
 def manual_scores(out):
     """{student: manual points given so far in the gradebook (None if some are still open)}."""
-    from nbgrader.api import Gradebook
-    scores = {}
-    with Gradebook(f"sqlite:///{os.path.join(out, 'gradebook.db')}") as gb:
-        for sub in gb.assignment_submissions(ASSIGNMENT_ID):
-            total, complete = 0.0, True
-            for nb in sub.notebooks:
-                for grade in nb.grades:
-                    if grade.cell.cell_type == "markdown":
-                        if grade.manual_score is not None:
-                            total += grade.manual_score
-                        elif grade.auto_score is None:
-                            complete = False
-            scores[sub.student.id] = total if complete else None
-    return scores
+    from instructor.grade import gradebook
+    return gradebook.manual_scores(out)
 
 
 # ---- the CSV ------------------------------------------------------------------------

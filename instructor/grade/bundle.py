@@ -27,7 +27,7 @@ def build_template(work):
     template = os.path.join(work, "template")
     shutil.rmtree(template, ignore_errors=True)
     try:
-        student_files = make_course(template, in_process=True)
+        student_files = make_course(template)
     except ReleaseError as e:
         raise SetupError(f"cannot build the assignment from the source: {e}") from None
     h = hashlib.sha256()

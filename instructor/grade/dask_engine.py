@@ -40,6 +40,7 @@ import threading
 import zipfile
 
 from instructor.assignment import ASSIGNMENT_ID, INSTRUCTOR_DIR, REPO_ROOT
+from instructor.assignment import spec as assignment_spec
 from instructor.grade.bundle import SetupError
 
 CONNECT_TIMEOUT = 15   # seconds to reach the scheduler
@@ -192,7 +193,8 @@ def grade_on_worker(fn, job, bundle, packed, code, sandbox, threads):
         _checked[key] = environment_problem(code, sandbox)
     if _checked[key]:
         raise WorkerSetupError(address, _checked[key])
-    local = _worker_bundle(bundle, packed, os.path.join(local_dir, "softmax-grading"))
+    local = _worker_bundle(bundle, packed, os.path.join(
+        local_dir, f"{assignment_spec().assignment_id}-grading"))
     options = dataclasses.replace(job.options, sandbox=sandbox,
                                   threads=threads.get(address) or 1)
     return fn(dataclasses.replace(job, options=options), local)

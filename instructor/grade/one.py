@@ -6,31 +6,35 @@ its machine). It starts a worker process,
 
     python -m instructor.grade.one WORK      (WORK/job.json in, WORK/result.json out)
 
-which
+which runs grade(): small steps over one Work record (the hand-in's folders and
+what each step leaves for the next), each timed as a phase:
 
-1. unpacks the zip safely (handin/unpack.py) into WORK/course/submitted/<id>/softmax/;
-2. repairs what would otherwise break more than it should: the notebook is
-   rebuilt on the release's cell list (handin/rebuild.py); a student file that
-   is missing or does not compile is replaced by its starter version, and
-   functions missing from it are taken from the starter version (handin/repair.py);
-3. runs real `nbgrader autograde` (in that process, through nbgrader's Python
-   API) with GuardedExecute in place of Execute (it also saves the notebook's
-   results as data after the last cell), a SaveAutoGrades that takes no score
-   from the kernel's outputs, and a kernel in the hand-in's jail
-   (sandbox/kernel.py: KernelRoom; bare only with --sandbox none);
-4. judges every test cell outside the student's process (grade/trusted.py) and
-   writes those verdicts into its own gradebook;
-5. makes the stored notebook inert (feedback/inert.py) and renders the feedback
-   page itself (feedback/page.py), without hidden tests;
-6. kills whatever the hand-in left running, reads the scores from its own
-   gradebook and writes the Result.
+- unpack_step: the zip, unpacked safely (handin/unpack.py) into the course's
+  submitted folder;
+- rebuild_step: the notebook rebuilt on the release's cell list (handin/rebuild.py);
+  a student file that is missing or does not compile replaced by its starter
+  version, functions missing from it taken from the starter (handin/repair.py);
+- stage_step: the course folder nbgrader expects (gradebook, starter files);
+- execute_step: real `nbgrader autograde` in that process, with GuardedExecute in
+  place of Execute (it also saves the notebook's values as data after the last
+  cell), a SaveAutoGrades that takes no score from the kernel's outputs, and a
+  kernel in the hand-in's room (sandbox/kernel.py: the jail; bare only with
+  --sandbox none), found through the room's kernel spec folder without touching
+  this process's environment;
+- scores_step: what the run reported and the written answers' state;
+- verdict_step: every test cell judged outside the student's process
+  (grade/trusted.py), its verdict written into the hand-in's gradebook;
+- pages_step: the stored notebook made inert (feedback/inert.py) and the feedback
+  page rendered (feedback/page.py), nothing of the hidden checks in either.
 
+The assignment's names come from its spec (instructor/assignment).
 The worker process dies with the process that started it, and grade_one kills
 it (and everything it started) if it runs past the hand-in's time limit. A
 hand-in that cannot be graded at all (not a zip, empty, ...) still gets a
 Result (score 0, the reason) and a feedback page. Result.phases holds the
 seconds each phase took.
 """
+import dataclasses
 import datetime
 import json
 import os
@@ -43,8 +47,8 @@ import threading
 import time
 import traceback
 
-from instructor.assignment import (ASSIGNMENT_ID, NOTEBOOK, PACKAGE, REPO_ROOT,
-                                   load_nbgrader_config, write_text)
+from instructor.assignment import REPO_ROOT, load_nbgrader_config, write_text
+from instructor.assignment import spec as assignment_spec
 from instructor.grade.job import (GRADER_ERROR, GRADED, NOT_GRADED, WITH_PROBLEMS, Bundle, Job,
                                   ManualAnswer, Result, TestScore, from_json, to_json)
 from instructor.handin.repair import Notes
@@ -178,10 +182,8 @@ def failed_result(job, bundle, status, notes):
 
 # ---- nbgrader's configuration ----------------------------------------------------------
 def nbgrader_config(job, course, events_file, deadline, runtime_dir, results_file=""):
-    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.converters import Autograde
-    from nbgrader.preprocessors import Execute, GetGrades
-    from instructor.feedback.page import FeedbackFilter
+    from nbgrader.preprocessors import Execute
     from instructor.grade.execute import GuardedExecute
 
     cfg = load_nbgrader_config()
@@ -212,7 +214,6 @@ def nbgrader_config(job, course, events_file, deadline, runtime_dir, results_fil
     # Without a set path, jupyter_client puts the connection file in /tmp, where the
     # jailed kernel cannot see it.
     cfg.KernelManager.connection_file = os.path.join(runtime_dir, "kernel.json")
-    cfg.GenerateFeedback.preprocessors = [GetGrades, FeedbackFilter, CSSHTMLHeaderPreprocessor]
     return cfg
 
 
@@ -220,7 +221,7 @@ def run_nbgrader(cls, cfg, student_id):
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import capture_log
     coursedir = CourseDirectory(config=cfg)
-    coursedir.assignment_id = ASSIGNMENT_ID
+    coursedir.assignment_id = assignment_spec().assignment_id
     coursedir.student_id = student_id
     app = cls(coursedir=coursedir, config=cfg)
     app.force = True
@@ -231,9 +232,9 @@ def run_nbgrader(cls, cfg, student_id):
 
 # ---- reading the outcome ---------------------------------------------------------------
 def read_scores(course, student_id, graded_cells):
-    """([TestScore], [ManualAnswer]) from the hand-in's gradebook; graded_cells (the
-    graded notebook's cells) give each failed test its message."""
-    from nbgrader.api import Gradebook
+    """([TestScore], [ManualAnswer]) from the hand-in's gradebook (gradebook.py); graded_cells
+    (the graded notebook's cells) give each failed test its message."""
+    from instructor.grade import gradebook
     messages = {}
     for cell in graded_cells:
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
@@ -241,20 +242,7 @@ def read_scores(course, student_id, graded_cells):
         if gid and errors:
             first = str(errors[0].get("evalue", "")).splitlines()
             messages[gid] = f"{errors[0].get('ename')}: {first[0] if first else ''}"[:300]
-    tests, manual = [], []
-    with Gradebook(f"sqlite:///{os.path.join(course, 'gradebook.db')}") as gb:
-        nb = gb.find_submission_notebook(ASSIGNMENT_ID, ASSIGNMENT_ID, student_id)
-        for grade in nb.grades:
-            if grade.cell.cell_type == "markdown" or grade.needs_manual_grade:
-                # nbgrader leaves auto_score empty for an answer that was written
-                manual.append(ManualAnswer(grade.name, float(grade.max_score),
-                                           answered=grade.auto_score is None))
-            else:
-                points, top = float(grade.auto_score or 0), float(grade.max_score)
-                tests.append(TestScore(grade.name, points, top,
-                                       "passed" if points >= top else "failed",
-                                       messages.get(grade.name, "")))
-    return tests, manual
+    return gradebook.read_scores(course, student_id, messages)
 
 
 def describe_events(events, nb_cells, limits):
@@ -312,135 +300,217 @@ def describe_events(events, nb_cells, limits):
 def autograded_files(folder):
     """{relative path: bytes} of the graded notebook and the package's .py files (regular
     files only, never opening a pipe or following a link: whatever else is there stays)."""
-    return regular_files(folder, lambda rel: rel == NOTEBOOK or (
-        rel.startswith(PACKAGE + "/") and rel.endswith(".py")))
+    spec = assignment_spec()
+    return regular_files(folder, lambda rel: rel == spec.notebook or (
+        rel.startswith(spec.package + "/") and rel.endswith(".py")))
 
 
-# ---- the whole job -------------------------------------------------------------------------
-def grade(job, bundle, work, result, phases):
-    """Grade job in work, filling result; phases times each step."""
-    from nbgrader.converters import Autograde
-    import nbformat
-    from instructor.feedback.page import feedback_leaks, simple_feedback
-    from instructor.handin.rebuild import rebuild
-    from instructor.handin.repair import read_student_notebook, repair_student_file, restore_given_files
-    from instructor.markers import hidden_lines
-    from instructor.grade import trusted
-    phases.done("imports")
-    sid = job.student_id
-    release_dir = os.path.join(bundle.template, "release", ASSIGNMENT_ID)
-    course = os.path.join(work, "course")
-    submitted = os.path.join(course, "submitted", sid, ASSIGNMENT_ID)
-    os.makedirs(submitted)
-    notes = Notes(result.notes)
-    result.notes = notes
+# ---- the whole job, as small steps over a work record -------------------------------------
+@dataclasses.dataclass
+class Work:
+    """One hand-in's grading: its folders, and what each step leaves for the next."""
+    job: Job
+    bundle: Bundle
+    folder: str
+    result: Result
+    phases: Phases
+    notes: Notes = None
+    written: list = None             # the files the zip held
+    log: dict = None                 # nbgrader's log of the run
+    results_file: str = None         # the notebook's values, taken out of the kernel's room
+    graded: dict = None              # the graded notebook (JSON)
 
-    written, remarks, problems = unpack(job.handin, submitted, job.limits.unpack())
-    notes.extend(remarks)
+    @property
+    def spec(self):
+        return assignment_spec()
+
+    @property
+    def release_dir(self):
+        return os.path.join(self.bundle.template, "release", self.spec.assignment_id)
+
+    @property
+    def course(self):
+        return os.path.join(self.folder, "course")
+
+    def course_dir(self, kind):
+        return os.path.join(self.course, kind, self.job.student_id, self.spec.assignment_id)
+
+    @property
+    def submitted(self):
+        return self.course_dir("submitted")
+
+    @property
+    def autograded(self):
+        return self.course_dir("autograded")
+
+    @property
+    def source(self):
+        return os.path.join(self.course, "source", self.spec.assignment_id)
+
+    @property
+    def graded_nb(self):
+        return os.path.join(self.autograded, self.spec.notebook)
+
+    @property
+    def events_file(self):
+        return os.path.join(self.folder, "events.jsonl")
+
+
+def unpack_step(w):
+    """The zip, unpacked safely into the submitted folder; its problems become notes."""
+    os.makedirs(w.submitted)
+    w.notes = Notes(w.result.notes)
+    w.result.notes = w.notes
+    w.written, remarks, problems = unpack(w.job.handin, w.submitted, w.job.limits.unpack())
+    w.notes.extend(remarks)
     for text in problems:
-        notes.problem(text)
-    phases.done("unpack")
+        w.notes.problem(text)
 
-    # The notebook: rebuilt on the release's cells.
-    cells = read_student_notebook(submitted, written, notes)
-    for name in os.listdir(submitted):
+
+def rebuild_step(w):
+    """The notebook rebuilt on the release's cells; the student's files repaired."""
+    import nbformat
+    from instructor.handin.rebuild import rebuild
+    from instructor.handin.repair import (read_student_notebook, repair_student_file,
+                                          restore_given_files)
+    cells = read_student_notebook(w.submitted, w.written, w.notes)
+    for name in os.listdir(w.submitted):
         if name.endswith(".ipynb"):
-            os.remove(os.path.join(submitted, name))
-    release_nb = nbformat.read(os.path.join(release_dir, NOTEBOOK), as_version=4)
+            os.remove(os.path.join(w.submitted, name))
+    release_nb = nbformat.read(os.path.join(w.release_dir, w.spec.notebook), as_version=4)
     nb, rebuild_notes = rebuild(cells, release_nb)
     for text in rebuild_notes:
-        notes.problem(text)
-    nbformat.write(nb, os.path.join(submitted, NOTEBOOK))
-
-    # The student's Python files.
-    for rel in bundle.student_files:
-        os.makedirs(os.path.dirname(os.path.join(submitted, rel)), exist_ok=True)
-        repair_student_file(rel, submitted, release_dir, notes)
+        w.notes.problem(text)
+    nbformat.write(nb, os.path.join(w.submitted, w.spec.notebook))
+    for rel in w.bundle.student_files:
+        os.makedirs(os.path.dirname(os.path.join(w.submitted, rel)), exist_ok=True)
+        repair_student_file(rel, w.submitted, w.release_dir, w.notes)
     # Every other file of the package is the assignment's (kernel and worker alike).
-    restore_given_files(submitted, release_dir, bundle.student_files, notes)
-    mtime = datetime.datetime.fromtimestamp(job.mtime, datetime.timezone.utc)
-    with open(os.path.join(submitted, "timestamp.txt"), "w") as f:
+    restore_given_files(w.submitted, w.release_dir, w.bundle.student_files, w.notes)
+    mtime = datetime.datetime.fromtimestamp(w.job.mtime, datetime.timezone.utc)
+    with open(os.path.join(w.submitted, "timestamp.txt"), "w") as f:
         f.write(mtime.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
 
-    # The course folder: the assignment's gradebook, and as "source" only the
-    # starter files (nbgrader copies the given files from there; no solutions).
-    shutil.copy(os.path.join(bundle.template, "gradebook.db"), os.path.join(course, "gradebook.db"))
-    source = os.path.join(course, "source", ASSIGNMENT_ID)
-    shutil.copytree(release_dir, source, ignore=shutil.ignore_patterns("*.ipynb"))
-    autograded = os.path.join(course, "autograded", sid, ASSIGNMENT_ID)
-    os.makedirs(autograded)
-    phases.done("prepare")
 
-    # The kernel's room (sandbox/kernel.py): the jail, unless --sandbox none.
-    keep = load_nbgrader_config().Autograde.exclude_overwriting.get(ASSIGNMENT_ID, [])
-    with KernelRoom(job, bundle, work, autograded, submitted, source, keep) as room:
-        os.environ.update(room.jupyter_env())
-        os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-        os.environ.pop("JUPYTER_CONFIG_PATH", None)
-        events_file = os.path.join(work, "events.jsonl")
-        deadline = phases.wall_start + job.limits.timeout
+def stage_step(w):
+    """The course folder: the assignment's gradebook, and as "source" only the starter
+    files (nbgrader copies the given files from there; no solutions)."""
+    shutil.copy(os.path.join(w.bundle.template, "gradebook.db"),
+                os.path.join(w.course, "gradebook.db"))
+    shutil.copytree(w.release_dir, w.source, ignore=shutil.ignore_patterns("*.ipynb"))
+    os.makedirs(w.autograded)
+
+
+def room_kernel_manager(kernel_dir):
+    """A KernelManager class that finds the room's kernel spec in kernel_dir, so that
+    nothing of this process's environment has to change for nbgrader to find it."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    # nbclient's own default is the asynchronous manager: keep it (a blocking one would
+    # run its restarts inside nbclient's event loop).
+    class RoomKernelManager(AsyncKernelManager):
+        @default("kernel_spec_manager")
+        def _room_specs(self):
+            return KernelSpecManager(kernel_dirs=[kernel_dir])
+
+    return RoomKernelManager
+
+
+def execute_step(w):
+    """Real `nbgrader autograde` with the kernel in the hand-in's room (sandbox/kernel.py:
+    the jail, unless --sandbox none); the notebook's values are taken out as data."""
+    from nbgrader.converters import Autograde
+    from instructor.grade import trusted
+    job, sid = w.job, w.job.student_id
+    keep = load_nbgrader_config().Autograde.exclude_overwriting.get(w.spec.assignment_id, [])
+    with KernelRoom(job, w.bundle, w.folder, w.autograded, w.submitted, w.source, keep) as room:
+        deadline = w.phases.wall_start + job.limits.timeout
         # The kernel writes its results where both sides see the same path.
-        results_file = os.path.join(room.runtime_dir, trusted.RESULTS_FILE)
-        cfg = nbgrader_config(job, course, events_file, deadline, room.runtime_dir, results_file)
-        log = run_nbgrader(Autograde, cfg, sid)
+        inside = os.path.join(room.runtime_dir, trusted.RESULTS_FILE)
+        cfg = nbgrader_config(job, w.course, w.events_file, deadline, room.runtime_dir, inside)
+        kernels = os.path.join(room.jupyter_env()["JUPYTER_PATH"], "kernels")
+        cfg.GuardedExecute.kernel_manager_class = room_kernel_manager(kernels)
+        w.log = run_nbgrader(Autograde, cfg, sid)
         # The results file is in the room, which ends with this block: take it out
         # (a regular file of bounded size, or nothing).
-        taken = read_regular(results_file, max_bytes=trusted.MAX_RESULTS_BYTES)
-    results_file = os.path.join(work, trusted.RESULTS_FILE)
+        taken = read_regular(inside, max_bytes=trusted.MAX_RESULTS_BYTES)
+    w.results_file = os.path.join(w.folder, trusted.RESULTS_FILE)
     if taken is not None:
-        with open(results_file, "wb") as f:
+        with open(w.results_file, "wb") as f:
             f.write(taken)
-    with open(os.path.join(work, "nbgrader.log"), "w", encoding="utf-8") as f:
-        f.write(log.get("log", "") + "\n" + (log.get("error") or ""))
+    with open(os.path.join(w.folder, "nbgrader.log"), "w", encoding="utf-8") as f:
+        f.write(w.log.get("log", "") + "\n" + (w.log.get("error") or ""))
         if room.kernel_output():
             f.write("\n==== the kernel's own stdout/stderr (end)\n" + room.kernel_output())
-    graded_nb = os.path.join(autograded, NOTEBOOK)
-    if not log["success"] or not os.path.isfile(graded_nb):
-        raise RuntimeError("nbgrader autograde failed:\n" + (log.get("error") or log.get("log", ""))[-3000:])
-    phases.done("autograde")
+    if not w.log["success"] or not os.path.isfile(w.graded_nb):
+        raise RuntimeError("nbgrader autograde failed:\n"
+                           + (w.log.get("error") or w.log.get("log", ""))[-3000:])
 
+
+def scores_step(w):
+    """What the run reported (timings, limits hit) and the written answers' state."""
     events = []
-    if os.path.exists(events_file):
-        with open(events_file, encoding="utf-8") as f:
+    if os.path.exists(w.events_file):
+        with open(w.events_file, encoding="utf-8") as f:
             events = [json.loads(line) for line in f if line.strip()]
     for e in events:  # how long the kernel took to start, and the notebook to run
         if e["kind"] == "timing":
-            phases.update({k: round(v, 2) for k, v in e["detail"].items()})
+            w.phases.update({k: round(v, 2) for k, v in e["detail"].items()})
     events = [e for e in events if e["kind"] != "timing"]
-    with open(graded_nb, encoding="utf-8") as f:
-        graded = json.load(f)
-    for text in describe_events(events, graded["cells"], job.limits):
-        notes.problem(text)
-    result.events = events
-    _, result.manual = read_scores(course, sid, graded["cells"])
-    phases.done("scores")
+    with open(w.graded_nb, encoding="utf-8") as f:
+        w.graded = json.load(f)
+    for text in describe_events(events, w.graded["cells"], w.job.limits):
+        w.notes.problem(text)
+    w.result.events = events
+    _, w.result.manual = read_scores(w.course, w.job.student_id, w.graded["cells"])
 
-    # ---- the trusted verdict (grade/trusted.py): the kernel's run decides no points ----
-    result.tests, _ = trusted.grade_tests(job, bundle, course, submitted, results_file, work, notes)
-    result.status = WITH_PROBLEMS if notes.problems else GRADED
-    phases.done("trusted checks")
 
-    # Feedback, with the grader's notes on top and no hidden tests anywhere; the stored
-    # notebook (OUT, Formgrader) and the page show student content inert.
+def verdict_step(w):
+    """The trusted verdict (grade/trusted.py): the kernel's run decides no points."""
+    from instructor.grade import trusted
+    w.result.tests, _ = trusted.grade_tests(w.job, w.bundle, w.course, w.submitted,
+                                            w.results_file, w.folder, w.notes)
+    w.result.status = WITH_PROBLEMS if w.notes.problems else GRADED
+
+
+def pages_step(w):
+    """The feedback page, with the grader's notes on top and nothing of the hidden checks;
+    the stored notebook (OUT, Formgrader) and the page show student content inert."""
     from instructor.feedback.inert import make_inert
-    from instructor.feedback.page import render_feedback
-    secret = [line for c in graded["cells"] for line in hidden_lines("".join(c.get("source", "")))]
-    secret += trusted.hidden_check_lines(release_dir)
+    from instructor.feedback.page import feedback_leaks, render_feedback, simple_feedback
+    from instructor.grade import trusted
+    result, bundle, sid = w.result, w.bundle, w.job.student_id
+    secret = trusted.hidden_check_lines(w.release_dir)
     for t in result.tests:   # a message may quote a hidden check
         if any(s in t.message for s in secret):
             t.message = "(a hidden test failed)"
-    page = render_feedback(graded, sid, result.tests, result.manual, list(notes),
+    page = render_feedback(w.graded, sid, result.tests, result.manual, list(w.notes),
                            bundle.auto_max, bundle.manual_max, secret)
-    make_inert(graded)
-    write_text(graded_nb, json.dumps(graded, indent=1, ensure_ascii=False) + "\n")
-    leaks = feedback_leaks(page, secret)
-    if leaks:  # never hand out hidden tests, whatever went wrong above
-        notes.append("the detailed feedback page was withheld (it quoted hidden tests)")
+    make_inert(w.graded)
+    write_text(w.graded_nb, json.dumps(w.graded, indent=1, ensure_ascii=False) + "\n")
+    if feedback_leaks(page, secret):  # never hand out hidden tests, whatever went wrong above
+        w.notes.append("the detailed feedback page was withheld (it quoted hidden tests)")
         page = simple_feedback(sid, sum(result.scores.values()), bundle.auto_max,
-                               bundle.manual_max, notes, "Graded.")
+                               bundle.manual_max, w.notes, "Graded.")
     result.feedback_html = page
-    result.autograded = autograded_files(autograded)
-    phases.done("feedback")
+    result.autograded = autograded_files(w.autograded)
+
+
+# (step, the phase its time is counted in), in order.
+STEPS = [(unpack_step, "unpack"), (rebuild_step, "prepare"), (stage_step, "prepare"),
+         (execute_step, "autograde"), (scores_step, "scores"),
+         (verdict_step, "trusted checks"), (pages_step, "feedback")]
+
+
+def grade(job, bundle, work, result, phases):
+    """Grade job in the folder work, filling result; phases times each step."""
+    w = Work(job, bundle, work, result, phases)
+    phases.done("imports")
+    for step, phase in STEPS:
+        step(w)
+        phases.done(phase)
 
 
 def run(job, bundle, work):

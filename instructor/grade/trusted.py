@@ -3,72 +3,68 @@
 After nbgrader has run the notebook in the student's kernel, that run decides
 nothing about the automatic points any more. Instead, grade_tests()
 
-1. loads the notebook-level results the kernel saved as plain data
-   (boundary/results.py: best_val, best_softmax.W, results, ...) as hostile input;
+1. loads the notebook values the kernel saved as plain data (boundary/results.py,
+   the values the assignment's spec lists) as hostile input;
 2. starts a worker process over a copy of the hand-in's package files only
    (boundary/client.py WorkerClient), in a box of the job's tier with the job's
    limits (sandbox/box.py, as the kernel's); the worker imports the student's files and
-   answers requests with arrays, nothing else;
-3. builds a Subject (proxies for the student's functions, the student's source
+   answers requests with plain data, nothing else;
+3. builds a Subject (a proxy for each routine of the spec, the student's source
    texts for inspection, the results, the instructor's own data) and runs the
-   instructor's checks for every automatically graded cell with grade_cell(),
-   in this process, which never imports or executes student code;
-4. writes each verdict into the hand-in's gradebook (auto_score = the cell's
-   points if it passed, else 0, for every automatic grade, so no score nbgrader
-   took from the kernel's outputs survives) and returns the TestScores read back
-   from that gradebook: grades.csv, Formgrader and the feedback show the same.
+   spec's checks for every automatically graded cell with grade_cell(), in this
+   process, which never imports or executes student code; all calls into the
+   hand-in's code share one time budget (TRUSTED_BUDGET): once it is spent, the
+   remaining checks fail as "too slow" and the grade is final;
+4. writes each verdict into the hand-in's gradebook (gradebook.py) and returns the
+   TestScores read back from it: grades.csv, Formgrader and the feedback show the same.
 
 Hidden checks run only here: nothing of them is ever sent to the worker, which
-sees arrays and numbers only.
-
-The checks come from instructor.checks.suite (Subject, grade_cell, AUTO_TESTS,
-load_trusted_data).
+sees arrays and numbers only. Nothing here names the assignment: it reads the spec.
 """
-import importlib
+import dataclasses
 import os
 import shutil
 import time
 
 import numpy as np
 
-from instructor.assignment import ASSIGNMENT_ID, NOTEBOOK, PACKAGE, REPO_ROOT
-from instructor.grade.job import TestScore
+from instructor.assignment import REPO_ROOT, spec as assignment_spec
+from instructor.assignment.model import Klass, resolve
 
-SUITE_MODULE = "instructor.checks.suite"
 RESULTS_FILE = "notebook_results.npz"
 MAX_RESULTS_BYTES = 64 << 20   # larger results files are not taken out of the kernel's room
 CALL_TIMEOUT = 120        # seconds of wall time per call into the worker
+TRUSTED_BUDGET = 900      # seconds of wall time for all calls into one hand-in's code
 
 
 class TrustedGradeError(RuntimeError):
     """The trusted checks cannot run as configured (the grader's fault, not the student's)."""
 
 
-def suite():
-    """The module with Subject, grade_cell, AUTO_TESTS and load_trusted_data."""
-    return importlib.import_module(SUITE_MODULE)
-
-
 # ---- the instructor's data, loaded once per bundle -------------------------------------------
-def trusted_data(bundle):
-    """The suite's TrustedData for bundle.data_dir; kept as a plain .npz beside the
-    bundle's work folder, so a batch loads the data set once, not once per hand-in."""
-    checks = suite()
+def trusted_data(bundle, spec=None):
+    """The spec's grader data for bundle.data_dir (a dataclass of arrays, or None); kept
+    as a plain .npz beside the bundle's work folder, so a batch loads it once."""
+    spec = spec or assignment_spec()
+    if not spec.data:
+        return None
+    load = resolve(spec.data, spec.root)
     cache = os.path.join(os.path.dirname(os.path.abspath(bundle.work)),
                          f"trusted-data-{bundle.fingerprint[:16]}.npz")
-    fields = ("X_val", "y_val", "X_test", "y_test")
-    if os.path.isfile(cache):
+    kind = getattr(load, "returns", None)
+    if kind is not None and os.path.isfile(cache):
         try:
             # Written by the grader itself (below), never by a hand-in: no pickle all the same.
             with np.load(cache, allow_pickle=False) as f:
-                data = {k: f[k] for k in fields}
-            return checks.TrustedData(**data)
-        except (OSError, KeyError, ValueError):
+                return kind(**{fd.name: f[fd.name] for fd in dataclasses.fields(kind)})
+        except (OSError, KeyError, ValueError, TypeError):
             pass
-    data = checks.load_trusted_data(bundle.data_dir)
+    data = load(bundle.data_dir)
+    if not dataclasses.is_dataclass(data):
+        return data
     tmp = f"{cache}.{os.getpid()}.tmp.npz"
     try:
-        np.savez(tmp, **{k: getattr(data, k) for k in fields})
+        np.savez(tmp, **dataclasses.asdict(data))
         os.replace(tmp, cache)      # atomic: a parallel hand-in reads all or nothing
     except OSError:
         pass
@@ -79,20 +75,23 @@ def trusted_data(bundle):
 
 
 # ---- the student's package, and a worker over it ------------------------------------------------
-def copy_package(handin_dir, dest, release_dir=None, student_files=None):
+def copy_package(handin_dir, dest, package=None, release_dir=None, student_files=None):
     """Copy the package's .py files (regular files only) to dest/PACKAGE; returns
     {relative path: text} of them, for the checks that read the code.
 
     With release_dir, only student_files come from the hand-in and every other file is
     the release's (a .py file the release does not have is not copied): the worker
     imports the same given files as the notebook's kernel, whatever the zip held."""
+    package = package or assignment_spec().package
     sources = {}
     if release_dir is None:
-        picks = [(rel, handin_dir) for rel in _package_files(handin_dir)]
+        picks = [(rel, handin_dir) for rel in _package_files(handin_dir, package)]
     else:
         keep = set(student_files or ())
-        picks = [(rel, handin_dir) for rel in _package_files(handin_dir) if rel in keep]
-        picks += [(rel, release_dir) for rel in _package_files(release_dir) if rel not in keep]
+        picks = [(rel, handin_dir) for rel in _package_files(handin_dir, package)
+                 if rel in keep]
+        picks += [(rel, release_dir) for rel in _package_files(release_dir, package)
+                  if rel not in keep]
     for rel, root in sorted(picks):
         path = os.path.join(root, rel)
         target = os.path.join(dest, rel)
@@ -103,10 +102,10 @@ def copy_package(handin_dir, dest, release_dir=None, student_files=None):
     return sources
 
 
-def _package_files(root):
+def _package_files(root, package):
     """The package's .py files under root that are regular files (no links)."""
     found = []
-    top = os.path.join(root, PACKAGE)
+    top = os.path.join(root, package)
     for folder, dirs, names in os.walk(top):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__"
                          and not os.path.islink(os.path.join(folder, d)))
@@ -160,50 +159,67 @@ def unjudged_save_autogrades():
 
 
 # ---- the verdicts -----------------------------------------------------------------------------
-def grade_tests(job, bundle, course, handin_dir, results_path, work, notes):
+def proxies(client, spec):
+    """{role: proxy} for every routine of the spec, run through client."""
+    found = {}
+    for role, r in spec.routines.items():
+        if isinstance(r, Klass):
+            found[role] = client.object_class(r.module, r.name, r.state, r.methods)
+        else:
+            found[role] = client.function(r.module, r.name)
+    return found
+
+
+def grade_tests(job, bundle, course, handin_dir, results_path, work, notes, spec=None,
+                budget=None):
     """Judge every automatically graded cell of the hand-in in course (an nbgrader
     course folder whose gradebook already has the submission) outside the student's
     process; returns ([TestScore] in notebook order, seconds taken).
 
     Inputs:
     - handin_dir: the hand-in's folder as unpacked and repaired (the package the
-      kernel never ran in); only its PACKAGE/*.py files are used.
+      kernel never ran in); only its package's .py files are used.
     - results_path: the file the kernel's results step wrote (may be missing).
     - work: a folder of this hand-in for the worker's copy and log.
     - notes: the hand-in's Notes (a line about the worker's own problems, if any).
+    - spec: the AssignmentSpec (default: the current assignment's).
+    - budget: seconds for all calls into the hand-in's code (default TRUSTED_BUDGET).
     """
     from instructor.boundary.client import WorkerClient
     from instructor.boundary.results import load_results
+    from instructor.grade import gradebook
+    from instructor.grade.verdicts import Subject, grade_cell
     started = time.perf_counter()
-    checks = suite()
+    spec = spec or assignment_spec()
     auto = [c for c in bundle.cells if c.kind == "auto"]
-    unknown = [c.grade_id for c in auto if c.grade_id not in checks.AUTO_TESTS]
+    known = {c.grade_id for c in spec.cells}
+    unknown = [c.grade_id for c in auto if c.grade_id not in known]
     if unknown:
         raise TrustedGradeError(f"no trusted checks for the test cells {', '.join(unknown)}")
-    data = trusted_data(bundle)
-    results = load_results(results_path, w_shape=(data.X_val.shape[1], _classes(data)))
+    data = trusted_data(bundle, spec)
+    w_shape = None
+    if data is not None and hasattr(data, "X_val"):
+        w_shape = (data.X_val.shape[1], _classes(data))
+    results = load_results(results_path, spec.values, w_shape=w_shape)
     if results.problems:   # for the instructor's log
-        print("notebook results:", "; ".join(f"{k}: {v}" for k, v in sorted(results.problems.items())),
-              flush=True)
+        print("notebook results:",
+              "; ".join(f"{k}: {v}" for k, v in sorted(results.problems.items())), flush=True)
 
     folder = os.path.join(work, "trusted")
     os.makedirs(folder, exist_ok=True)
-    release_dir = os.path.join(bundle.template, "release", ASSIGNMENT_ID)
-    sources = copy_package(handin_dir, folder, release_dir, bundle.student_files)
+    release_dir = os.path.join(bundle.template, "release", spec.assignment_id)
+    sources = copy_package(handin_dir, folder, spec.package, release_dir, bundle.student_files)
     verdicts = {}
     with worker_box(job, bundle, folder) as box:
         with WorkerClient(box.folder, timeout=CALL_TIMEOUT, memory_bytes=job.limits.memory,
                           log_path=os.path.join(box.folder, "worker-output.txt"),
+                          budget=TRUSTED_BUDGET if budget is None else budget,
                           **client_args(box)) as client:
-            subject = checks.Subject(
-                loss_naive=client.function("softmax_loss_naive"),
-                loss_vectorized=client.function("softmax_loss_vectorized"),
-                sample_batch=client.sample_batch,
-                make_classifier=client.make_classifier,
-                sources=sources, results=results, data=data)
+            subject = Subject(proxies(client, spec), sources=sources, results=results,
+                              data=data)
             for c in auto:
-                verdicts[c.grade_id] = checks.grade_cell(c.grade_id, subject)
-    tests = write_gradebook(course, job.student_id, auto, verdicts)
+                verdicts[c.grade_id] = grade_cell(c.grade_id, subject, spec)
+    tests = gradebook.write_verdicts(course, job.student_id, auto, verdicts, spec)
     for t in tests:   # the diagnosis in the CSV's notes too (first line)
         if t.status != "passed":
             first = t.message.splitlines()[0] if t.message else ""
@@ -217,41 +233,22 @@ def _classes(data):
 
 
 def write_gradebook(course, student_id, auto_cells, verdicts):
-    """Set every automatic grade of the submission from the verdicts; returns the
-    TestScores as the gradebook now holds them (one truth for CSV, Formgrader, feedback)."""
-    from nbgrader.api import Gradebook
-    notebook_id = os.path.splitext(NOTEBOOK)[0]
-    tests = []
-    with Gradebook(f"sqlite:///{os.path.join(course, 'gradebook.db')}") as gb:
-        for c in auto_cells:
-            grade = gb.find_grade(c.grade_id, notebook_id, ASSIGNMENT_ID, student_id)
-            v = verdicts[c.grade_id]
-            top = float(grade.max_score)
-            grade.auto_score = top if v.passed else 0.0
-            grade.needs_manual_grade = False
-        gb.db.commit()
-        for c in auto_cells:
-            grade = gb.find_grade(c.grade_id, notebook_id, ASSIGNMENT_ID, student_id)
-            v = verdicts[c.grade_id]
-            points, top = float(grade.auto_score), float(grade.max_score)
-            tests.append(TestScore(c.grade_id, points, top,
-                                   "passed" if v.passed else "failed",
-                                   "" if v.passed else (v.message or "the check failed")))
-    return tests
+    """Kept for callers of the old name: gradebook.write_verdicts."""
+    from instructor.grade import gradebook
+    return gradebook.write_verdicts(course, student_id, auto_cells, verdicts)
 
 
 # ---- what must never reach a student ----------------------------------------------------------
-HIDDEN_CHECKS = os.path.join(REPO_ROOT, "instructor", "checks", "hidden.py")
-
-
-def hidden_check_lines(release_dir=None):
+def hidden_check_lines(release_dir=None, spec=None):
     """Distinctive lines of the hidden checks' source, for the last leak check of a
     feedback page. Lines that also occur in what students are given (release_dir),
     imports and short lines are left out: they say nothing and would match anywhere."""
-    if not os.path.isfile(HIDDEN_CHECKS):
+    lines = set()
+    for path in (spec or assignment_spec()).hidden_modules():
+        with open(path, encoding="utf-8") as f:
+            lines |= {line.strip() for line in f}
+    if not lines:
         return []
-    with open(HIDDEN_CHECKS, encoding="utf-8") as f:
-        lines = {line.strip() for line in f}
     given = ""
     if release_dir and os.path.isdir(release_dir):
         for root, _, names in os.walk(release_dir):

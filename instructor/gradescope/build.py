@@ -89,7 +89,7 @@ SOLUTION_BOUND = ("fingerprints.py", "mistakes.py")
 def build(out_zip, hidden_visibility="after_published", limits=None,
           python_version=PYTHON_VERSION, sandbox="auto"):
     """Write the autograder zip to out_zip; returns the list of its names."""
-    from instructor.checks.hidden import build_hidden_data
+    from instructor.checks.hidden import hidden_pool
     from instructor.grade.bundle import build_template
     limits = limits or Limits()
     with tempfile.TemporaryDirectory(prefix="gradescope-build-") as tmp:
@@ -113,8 +113,8 @@ def build(out_zip, hidden_visibility="after_published", limits=None,
         # which hold most of its lines) stays home.
         for name in SOLUTION_BOUND:
             paths.pop(f"instructor/checks/{name}", None)
-        entries["instructor/checks/hidden_data.json"] = (
-            json.dumps(build_hidden_data(), sort_keys=True).encode(), False)
+        # A pool of hidden problem sets: each run draws one (instructor/checks/hidden.py).
+        entries["instructor/checks/hidden_pool.json"] = (hidden_pool().encode(), False)
         paths.update(tree(os.path.join(template, "release", ASSIGNMENT_ID),
                           f"assignment/release/{ASSIGNMENT_ID}"))
         # The grader's own checks import the given cs231n files (checks.py and its

@@ -147,38 +147,6 @@ def run_generate_assignment(course):
         raise ReleaseError("nbgrader generate_assignment failed:\n" + "\n".join(log.splitlines()[-30:]))
 
 
-def generate_assignment_here(course):
-    """`nbgrader generate_assignment` through nbgrader's Python API, in this process, with
-    only our configuration (the grader's bundle: it saves a Python start, an import of
-    nbgrader and the `alembic` process nbgrader starts to stamp a new gradebook)."""
-    import nbgrader.api
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-    from nbgrader.converters import GenerateAssignment
-    from nbgrader.coursedir import CourseDirectory
-    from nbgrader.utils import capture_log
-    alembic = Config()
-    alembic.set_main_option("script_location",
-                            os.path.join(os.path.dirname(nbgrader.api.__file__), "alembic"))
-    head = ScriptDirectory.from_config(alembic).get_current_head()
-    cfg = load_nbgrader_config()
-    cfg.CourseDirectory.root = course
-    coursedir = CourseDirectory(config=cfg)
-    coursedir.assignment_id = ASSIGNMENT_ID
-    app = GenerateAssignment(coursedir=coursedir, config=cfg)
-    app.force = True
-    saved = nbgrader.api.get_alembic_version
-    nbgrader.api.get_alembic_version = lambda: head   # what `alembic heads` would print
-    try:
-        log = capture_log(app)
-    finally:
-        nbgrader.api.get_alembic_version = saved
-    if not log["success"]:
-        text = (log.get("error") or log.get("log", "")).strip()
-        raise ReleaseError("nbgrader generate_assignment failed:\n"
-                           + "\n".join(text.splitlines()[-30:]))
-
-
 def _zip_folder(folder, zip_path, top):
     """Zip folder as top/..., keeping the executable bit of scripts."""
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as z:
@@ -195,11 +163,11 @@ def _zip_folder(folder, zip_path, top):
                     z.writestr(info, f.read())
 
 
-def make_course(course, repo_root=REPO_ROOT, in_process=False):
+def make_course(course, repo_root=REPO_ROOT):
     """An nbgrader course folder for the assignment: source/softmax/ with the
     instructor's notebook and the stripped package, then generate_assignment,
     which writes release/softmax/ and the assignment into gradebook.db (in a
-    process of its own, or with in_process in this one)."""
+    process of its own, with only our configuration)."""
     notebook = os.path.join(repo_root, NOTEBOOK)
     check_notebook(notebook)
     files, with_solutions = stripped_package(repo_root)
@@ -219,10 +187,7 @@ def make_course(course, repo_root=REPO_ROOT, in_process=False):
         with open(os.path.join(source, rel), "w", encoding="utf-8") as f:
             f.write(text)
     write_check_data(source)
-    if in_process:
-        generate_assignment_here(course)
-    else:
-        run_generate_assignment(course)
+    run_generate_assignment(course)
     return with_solutions
 
 

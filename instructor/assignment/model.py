@@ -1,0 +1,242 @@
+"""The shape of an assignment spec: plain data the pipeline reads.
+
+An AssignmentSpec declares
+- routines: what a student writes, by role (the name the checks use): a Routine
+  (a function: module and name) or a Klass (a class: module, name, the
+  attributes that hold its state, the methods the checks call), each with the
+  file it lives in and its contract (a rule of the given contract module,
+  "module:function", applied alike by the notebook's checks and the grader);
+- values: the notebook values the grader reads after the run (NotebookValue:
+  variable, optional attribute, kind of validation);
+- cells: each auto-graded cell (Cell: grade_id, points, visible and hidden checks
+  as "module:function" references, the bars they use);
+- mistakes: where the known mistakes are implemented (the module with working
+  wrong answers) and where their explanations live (the given catalogue);
+- data: "module:function" loading the grader's own data (None: no data needed);
+- depends: for each cell, the cells whose failure makes it fail too.
+
+References are strings resolved on use (resolve()), so reading a spec imports
+nothing of the assignment's code. spec(folder) loads the spec of an assignment
+folder: this repository's by default, or FOLDER/assignment_spec.py (its SPEC),
+or the folder named by the environment variable ASSIGNMENT_DIR.
+"""
+import dataclasses
+import functools
+import importlib
+import importlib.util
+import os
+import sys
+from typing import Optional
+
+ENV_VAR = "ASSIGNMENT_DIR"
+SPEC_FILE = "assignment_spec.py"
+# What a notebook value may be (see instructor/boundary/results.py for each check).
+VALUE_KINDS = ("fraction", "history", "weights", "labels", "pairs")
+
+
+@dataclasses.dataclass(frozen=True)
+class Routine:
+    """A function the student writes: module.name, in file, obeying contract."""
+    module: str
+    name: str
+    file: str
+    contract: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Klass:
+    """A class the student writes (or completes): the checks make objects with keyword
+    arguments, set and read its state attributes and call its methods."""
+    module: str
+    name: str
+    file: str
+    state: tuple = ()
+    methods: tuple = ()
+    contracts: tuple = ()        # (method, "module:rule") pairs
+
+
+@dataclasses.dataclass(frozen=True)
+class NotebookValue:
+    """A value the notebook leaves behind: `variable` (or variable.attribute), saved
+    under `key` and validated as `kind` (VALUE_KINDS)."""
+    key: str
+    variable: str
+    kind: str
+    attribute: Optional[str] = None
+
+    @property
+    def expression(self):
+        return f"{self.variable}.{self.attribute}" if self.attribute else self.variable
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One check of a cell: "module:function" taking a Subject; hidden ones are run
+    only by the grader and never tell their problems."""
+    ref: str
+    hidden: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    grade_id: str
+    points: float
+    checks: tuple               # Check, visible first
+    bars: tuple = ()            # (name, value) pairs the checks read through bar()
+
+
+@dataclasses.dataclass(frozen=True)
+class Mistakes:
+    implementations: Optional[str] = None   # module of working wrong answers
+    catalogue: Optional[str] = None          # given module:dict of their explanations
+
+
+@dataclasses.dataclass(frozen=True)
+class AssignmentSpec:
+    assignment_id: str
+    notebook: str
+    package: str
+    root: str                               # the assignment's folder
+    routines: dict                          # role -> Routine | Klass
+    values: tuple = ()                      # NotebookValue
+    cells: tuple = ()                       # Cell, in notebook order
+    mistakes: Mistakes = Mistakes()
+    data: Optional[str] = None              # "module:function"(data_dir) -> the grader's data
+    check_data: Optional[str] = None        # a given data file of the checks, if any
+    depends: tuple = ()                     # (grade_id, (grade_ids it needs)) pairs
+    student_files: tuple = ()               # files with TODO regions the student edits
+
+    # ---- reading ---------------------------------------------------------------------------
+    def cell(self, grade_id):
+        for c in self.cells:
+            if c.grade_id == grade_id:
+                return c
+        raise KeyError(f"no graded cell {grade_id!r} in the spec of {self.assignment_id}")
+
+    @property
+    def points(self):
+        """{grade_id: points} of the auto-graded cells, in notebook order."""
+        return {c.grade_id: c.points for c in self.cells}
+
+    @property
+    def max_points(self):
+        return sum(c.points for c in self.cells)
+
+    def bar(self, grade_id, name):
+        return dict(self.cell(grade_id).bars)[name]
+
+    def bars(self):
+        """{name: value} of every cell's bars (names are unique across cells)."""
+        out = {}
+        for c in self.cells:
+            for name, value in c.bars:
+                if name in out and out[name] != value:
+                    raise ValueError(f"bar {name!r} has two values in the spec")
+                out[name] = value
+        return out
+
+    def value(self, key):
+        for v in self.values:
+            if v.key == key:
+                return v
+        raise KeyError(f"no notebook value {key!r} in the spec")
+
+    def checks(self, grade_id):
+        """The check functions of a cell, resolved; hidden ones carry .hidden = True."""
+        found = []
+        for check in self.cell(grade_id).checks:
+            fn = resolve(check.ref, self.root)
+            if check.hidden and not getattr(fn, "hidden", False):
+                fn.hidden = True
+            found.append(fn)
+        return found
+
+    def auto_tests(self):
+        """{grade_id: [check functions]} in notebook order."""
+        return {c.grade_id: self.checks(c.grade_id) for c in self.cells}
+
+    def hidden_modules(self):
+        """The files of the hidden checks (never shown to a student)."""
+        files = set()
+        for c in self.cells:
+            for check in c.checks:
+                if check.hidden:
+                    module = resolve_module(check.ref.partition(":")[0], self.root)
+                    if getattr(module, "__file__", None):
+                        files.add(module.__file__)
+        return sorted(files)
+
+    def validate(self):
+        """Raise ValueError for a spec that cannot work (unknown kinds, duplicates)."""
+        problems = []
+        ids = [c.grade_id for c in self.cells]
+        if len(set(ids)) != len(ids):
+            problems.append("a grade_id repeats")
+        keys = [v.key for v in self.values]
+        if len(set(keys)) != len(keys):
+            problems.append("a notebook value key repeats")
+        problems += [f"notebook value {v.key!r} has unknown kind {v.kind!r}"
+                     for v in self.values if v.kind not in VALUE_KINDS]
+        problems += [f"cell {c.grade_id!r} has no checks" for c in self.cells if not c.checks]
+        problems += [f"cell {c.grade_id!r} has negative points" for c in self.cells
+                     if c.points < 0]
+        for grade_id, needs in self.depends:
+            problems += [f"{grade_id!r} depends on unknown cell {n!r}" for n in needs
+                         if n not in ids]
+        if problems:
+            raise ValueError(f"the spec of {self.assignment_id} is invalid: "
+                             + "; ".join(problems))
+        return self
+
+
+def resolve_module(name, root=None):
+    """Import a module by dotted name; an assignment folder's own modules first."""
+    if root and os.path.isdir(root) and root not in sys.path:
+        top = name.split(".")[0]
+        if os.path.exists(os.path.join(root, top + ".py")) or os.path.isdir(
+                os.path.join(root, top)):
+            sys.path.insert(0, root)
+    return importlib.import_module(name)
+
+
+def resolve(ref, root=None):
+    """The object a "module:attribute" reference names."""
+    module, _, attr = ref.partition(":")
+    if not module or not attr:
+        raise ValueError(f"a reference is 'module:name', got {ref!r}")
+    obj = resolve_module(module, root)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def load_spec(folder):
+    """The SPEC of FOLDER/assignment_spec.py (loaded by path), validated."""
+    path = os.path.join(folder, SPEC_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{folder} is not an assignment folder: it has no {SPEC_FILE}")
+    name = f"_assignment_spec_{abs(hash(os.path.realpath(folder)))}"
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    found = getattr(module, "SPEC", None)
+    if not isinstance(found, AssignmentSpec):
+        raise ValueError(f"{path} defines no SPEC (an AssignmentSpec)")
+    return found.validate()
+
+
+@functools.lru_cache(maxsize=None)
+def _spec(folder):
+    if folder is None:
+        from . import softmax
+        return softmax.SPEC.validate()
+    return load_spec(folder)
+
+
+def spec(folder=None):
+    """The assignment's spec: FOLDER's, else $ASSIGNMENT_DIR's, else this repository's."""
+    folder = folder or os.environ.get(ENV_VAR) or None
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if folder and os.path.realpath(folder) == os.path.realpath(here):
+        folder = None
+    return _spec(os.path.realpath(folder) if folder else None)

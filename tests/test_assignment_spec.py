@@ -1,0 +1,82 @@
+"""The assignment spec is the one source of points and bars: the notebook's test cells
+and the README agree with it, and every reference in it resolves."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from instructor.assignment import AssignmentSpec, spec
+from instructor.assignment.model import Klass, Routine, resolve
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC = spec()
+
+
+def graded_code_cells():
+    nb = json.loads((REPO / SPEC.notebook).read_text())
+    found = {}
+    for cell in nb["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if meta.get("grade") and cell["cell_type"] == "code":
+            found[meta["grade_id"]] = meta["points"]
+    return found
+
+
+def test_the_notebooks_test_cells_have_the_specs_points_in_its_order():
+    assert list(graded_code_cells().items()) == list(SPEC.points.items())
+
+
+def test_the_readme_states_the_specs_total():
+    text = (REPO / "README.md").read_text()
+    assert f"({SPEC.max_points:g} points)" in text
+
+
+@pytest.mark.parametrize("cell", SPEC.cells, ids=lambda c: c.grade_id)
+def test_every_check_of_a_cell_resolves_and_hidden_ones_are_marked(cell):
+    checks = SPEC.checks(cell.grade_id)
+    assert [getattr(f, "hidden", False) for f in checks] == [c.hidden for c in cell.checks]
+    assert all(callable(f) for f in checks)
+
+
+@pytest.mark.parametrize("role", sorted(SPEC.routines))
+def test_every_routine_and_its_contract_exist_in_the_given_package(role):
+    r = SPEC.routines[role]
+    module = resolve(f"{r.module}:{r.name}")
+    assert (REPO / r.file).is_file()
+    if isinstance(r, Routine):
+        assert callable(module) and callable(resolve(r.contract))
+    else:
+        assert isinstance(r, Klass)
+        for method in r.methods:
+            assert callable(getattr(module, method))
+        for _, rule in r.contracts:
+            assert callable(resolve(rule))
+
+
+def test_the_notebooks_visible_bars_are_the_specs():
+    nb = (REPO / SPEC.notebook).read_text()
+    bars = SPEC.bars()
+    assert f"best_val > {bars['visible_sweep_bar']}" in nb
+    assert f"test_accuracy > {bars['test_bar']}" in nb
+    assert f"len(results) >= {bars['min_settings']}" in nb
+
+
+def test_a_broken_spec_is_refused_with_its_problems():
+    bad = AssignmentSpec("x", "x.ipynb", "pkg", str(REPO), {}, cells=(
+        SPEC.cells[0], SPEC.cells[0]), depends=(("a", ("nowhere",)),))
+    with pytest.raises(ValueError, match="grade_id repeats.*unknown cell 'nowhere'"):
+        bad.validate()
+
+
+GENERIC = ["boundary", "grade", "sandbox", "feedback", "handin"]
+NAMES = re.compile(r"softmax|best_val|best_softmax|sample_batch", re.IGNORECASE)
+
+
+def test_the_trusted_boundary_names_nothing_of_the_assignment():
+    for name in ("worker.py", "client.py", "results.py", "protocol.py"):
+        text = (REPO / "instructor" / "boundary" / name).read_text()
+        assert not NAMES.search(text), (name, NAMES.findall(text))
+    for name in ("trusted.py", "verdicts.py", "gradebook.py"):
+        text = (REPO / "instructor" / "grade" / name).read_text()
+        assert not NAMES.search(text), (name, NAMES.findall(text))
