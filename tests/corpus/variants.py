@@ -478,18 +478,13 @@ def b_fitted_on_val_test(ctx):
     return nb, ctx.starter()
 
 
-NEEDS_LIST = ("list returns are not yet accepted by the trusted worker "
-              "(the contract's 'any 2-sequence')")
 NEEDS_LIST_BATCH = ("a list [X_batch, y_batch] from sample_batch is not yet accepted by train "
                     "(check_minibatch asks for a tuple; the contract's 'any 2-sequence')")
-NEEDS_RETRAIN = ("the sweep's best model is not yet retrained in the worker with the student's "
-                 "own Softmax and train (a fitted W still earns the sweep's points)")
 
 VARIANTS = {
     # correct work, written differently: every automatic point
     "reference": Variant(b_reference, what="the solution as a student hands it in"),
-    "list_returns": Variant(b_list_returns, what="both losses return [loss, dW]",
-                            xfail=NEEDS_LIST),
+    "list_returns": Variant(b_list_returns, what="both losses return [loss, dW]"),
     "einsum": Variant(b_einsum, what="vectorized loss with np.einsum"),
     "logsumexp": Variant(b_logsumexp, what="loss written as log-sum-exp minus the score"),
     "inplace_on_copies": Variant(b_inplace, what="in-place ufuncs on the new score matrix"),
@@ -529,7 +524,6 @@ VARIANTS = {
                              note="cs231n/classifiers/weights.py",
                              what="nothing implemented; a fitted W shipped as a .py file"),
     "fitted_on_val_test": Variant(b_fitted_on_val_test, expected=0, correct=False,
-                                  xfail=NEEDS_RETRAIN,
                                   what="nothing implemented; W fitted on val+test, results "
                                        "faked"),
 }
