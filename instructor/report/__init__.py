@@ -11,8 +11,8 @@ feedback/<id>/, autograded/<id>/, source/), never by grading again:
     OUT/class.json    the same facts as data
     OUT/canvas.csv    a Canvas gradebook import
 
-collect.py reads OUT, similarity.py compares the student-written code,
-canvas.py writes the gradebook import, render.py the page, build.py ties them
-together. What the report knows about this particular assignment (which cells
-rely on which, the catalogue of named mistakes) is in assignment_facts.py.
+build.py reads OUT and ties the steps together, similarity.py compares the
+student-written code, canvas.py writes the gradebook import, render.py the page. What the report knows about this particular assignment (which cells
+rely on which, the catalogue of named mistakes) comes from the assignment's spec,
+through assignment_facts.py.
 """

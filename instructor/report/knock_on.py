@@ -1,14 +1,14 @@
 """Knock-on failures: a failed test explained by an earlier test that failed too.
 
-The dependencies between test cells are the assignment's (assignment_facts.DEPENDS_ON);
-this module only follows them.
+The dependencies between test cells are the assignment's (its spec's `depends`, read
+through assignment_facts.depends_on()); this module only follows them.
 """
-from instructor.report.assignment_facts import DEPENDS_ON
+from instructor.report import assignment_facts
 
 
 def prerequisites(cell, depends_on=None):
     """Every test cell that `cell` relies on, directly or through another, in order found."""
-    depends_on = DEPENDS_ON if depends_on is None else depends_on
+    depends_on = assignment_facts.depends_on() if depends_on is None else depends_on
     seen, todo = [], list(depends_on.get(cell, []))
     while todo:
         c = todo.pop(0)
