@@ -55,7 +55,7 @@ def pair(out, what):
                             f"{describe(out)}") from None
     if len(items) != 2:
         raise ContractError(f"it must return a tuple {what} (or a list of the two); it "
-                            f"returned {len(items)} values")
+                            f"returned {len(items)} value{'' if len(items) == 1 else 's'}")
     return items
 
 

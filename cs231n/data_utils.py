@@ -15,6 +15,8 @@ import pickle
 
 import numpy as np
 
+from .contract import ContractError, pair
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CIFAR10_DIR = os.path.join(os.path.dirname(_HERE), "datasets", "cifar-10-batches-py")
 TRAIN_FILES = [f"data_batch_{b}" for b in range(1, 6)]
@@ -330,14 +332,17 @@ def check_minibatch(batch, dim):
     is reported where it is made rather than deep inside the loss.
 
     Inputs:
-    - batch: the return value of sample_batch, expected (X_batch, y_batch).
+    - batch: the return value of sample_batch, expected (X_batch, y_batch) (a tuple,
+      or any sequence of the two).
     - dim: D, the number of columns of the training data.
 
-    Returns (X_batch, y_batch) unchanged.
+    Returns (X_batch, y_batch) unchanged, as a tuple.
     """
-    if not (isinstance(batch, tuple) and len(batch) == 2):
-        raise TypeError("sample_batch must return a tuple (X_batch, y_batch)")
-    X_batch, y_batch = batch
+    try:
+        # The contract's rule: any sequence of two items, a tuple or a list.
+        X_batch, y_batch = pair(batch, "(X_batch, y_batch)")
+    except ContractError as e:
+        raise TypeError(f"sample_batch: {e}") from None
     if X_batch is None or y_batch is None:
         raise TypeError("sample_batch returned None for X_batch or y_batch: "
                         "fill in its TODO in linear_classifier.py")

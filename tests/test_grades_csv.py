@@ -7,6 +7,8 @@ import pytest
 
 from instructor.grade import batch
 from instructor.grade.job import GradeCell
+from instructor.report.canvas import CANVAS_HEADER, canvas_csv
+from instructor.spreadsheet import spreadsheet_safe
 
 DANGEROUS = ["=HYPERLINK(\"http://x\",\"y\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)",
              "\t=1+1", "\r=1", "-", "=", "+inf", "-nan"]
@@ -16,12 +18,12 @@ PLAIN = ["alice", "softmax_bob.zip", "a=b", "x-1", "", "1-2"]
 
 @pytest.mark.parametrize("cell", DANGEROUS)
 def test_formula_like_text_is_escaped(cell):
-    assert batch.spreadsheet_safe(cell) == "'" + cell
+    assert spreadsheet_safe(cell) == "'" + cell
 
 
 @pytest.mark.parametrize("cell", NUMBERS + PLAIN + [3, -2.5, None])
 def test_numbers_and_plain_text_are_unchanged(cell):
-    assert batch.spreadsheet_safe(cell) == cell
+    assert spreadsheet_safe(cell) == cell
 
 
 def test_grades_csv_escapes_handin_notes_and_roster_ids(tmp_path, monkeypatch):
@@ -49,3 +51,15 @@ def test_grades_csv_escapes_handin_notes_and_roster_ids(tmp_path, monkeypatch):
         for cell in row:
             assert not cell.startswith(("=", "+", "@", "\t", "\r")) and (
                 not cell.startswith("-") or cell.lstrip("-").replace(".", "").isdigit()), cell
+
+
+def test_canvas_csv_escapes_roster_text_and_ids():
+    """The Canvas import carries names and ids from a roster: none may run as a formula."""
+    row = {"Student": "=HYPERLINK(\"http://x\",\"y\")", "ID": "17", "SIS User ID": "@u1",
+           "SIS Login ID": "ada", "Section": "+A"}
+    text, unmatched = canvas_csv({"ada": 17}, "softmax", roster=[row])
+    rows = list(csv.reader(text.splitlines()))
+    assert rows[0] == CANVAS_HEADER + ["softmax"] and unmatched == []
+    assert rows[1] == ["'" + row["Student"], "17", "'@u1", "ada", "'+A", "17"]
+    text, _ = canvas_csv({"-x": 3}, "softmax")
+    assert list(csv.reader(text.splitlines()))[1] == ["'-x", "", "", "'-x", "", "3"]

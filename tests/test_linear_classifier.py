@@ -115,7 +115,8 @@ class BrokenSampler(Softmax):
 
 @pytest.mark.parametrize("batch, error, match", [
     ((None, None), TypeError, "fill in its TODO"),
-    (np.zeros((4, 6)), TypeError, "tuple"),
+    (np.zeros((4, 6)), TypeError, "sample_batch: it must return a tuple"),
+    ((np.zeros((4, 6)),), TypeError, "returned 1 value\b"),
     ((np.zeros((4, 5)), np.zeros(4, dtype=int)), ValueError, r"\(batch_size, 6\)"),
     ((np.zeros((4, 6)), np.zeros(3, dtype=int)), ValueError, "y_batch"),
     (NotImplementedError("sample here"), NotImplementedError, "sample here"),
@@ -125,6 +126,15 @@ def test_a_broken_sample_batch_fails_clearly(batch, error, match):
     clf = BrokenSampler(batch)
     with pytest.raises(error, match=match):
         clf.train(X, y, num_iters=3, batch_size=4)
+
+
+@pytest.mark.parametrize("as_pair", [tuple, list])
+def test_a_minibatch_as_any_pair_trains(as_pair):
+    """The contract: sample_batch may return (X_batch, y_batch) or [X_batch, y_batch]."""
+    X, y = blobs(8)
+    clf = BrokenSampler(as_pair((X[:4].copy(), y[:4].copy())))
+    history = clf.train(X, y, num_iters=3, batch_size=4)
+    assert len(history) == 3 and np.all(np.isfinite(history))
 
 
 def test_predict_is_argmax_of_scores():

@@ -72,7 +72,7 @@ SPEC = AssignmentSpec(
         Cell("test_sweep", 3, (_visible("sweep_visible"), _hidden("sweep_reaches_the_bar")),
              # sweep_bar: calibrated so that every sensible 2x2 sweep passes (the lowest
              # measured best-of-four is 0.352 on the stand-in data; tools/BENCHMARKS.md).
-             bars=(("min_settings", 4), ("visible_sweep_bar", 0.35), ("sweep_bar", 0.34),
+             bars=(("min_settings", 4), ("visible_sweep_bar", 0.34), ("sweep_bar", 0.34),
                    # Beyond what a linear model reaches on CIFAR-10: flagged, not awarded
                    # (judged on a validation set of the official size, 1000 images).
                    ("max_plausible_val", 0.45), ("plausible_min_rows", 1000),

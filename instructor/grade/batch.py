@@ -78,6 +78,7 @@ from instructor.handin.unpack import HandinError, collect
 from instructor.sandbox.files import write_files
 from instructor.sandbox.limits import become_subreaper
 from instructor.sandbox.policy import BARE_NOTE, SandboxError, choose_sandbox
+from instructor.spreadsheet import spreadsheet_safe
 
 
 def prepare_out(out, template, fingerprint):
@@ -179,24 +180,6 @@ def write_csv(out, cells, roster, problems):
 
 
 # A text cell starting with one of these is read as a formula by spreadsheet programs.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(cell):
-    """A CSV cell that Excel, LibreOffice and Google Sheets show as text, never run:
-    text starting with =, +, - or @ (or a tab or carriage return) gets a leading
-    apostrophe, unless it is a plain number such as -1.5. Everything else is unchanged,
-    so student ids read as they do in the feedback folders and results."""
-    if not isinstance(cell, str) or not cell.startswith(_FORMULA_STARTS):
-        return cell
-    try:
-        float(cell)
-    except ValueError:
-        return "'" + cell
-    return cell if cell.strip() == cell and cell.lower().lstrip("+-") not in (
-        "inf", "infinity", "nan") else "'" + cell
-
-
 def _num(x):
     x = float(x)
     return int(x) if x.is_integer() else round(x, 3)

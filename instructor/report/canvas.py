@@ -14,6 +14,8 @@ report. Without a roster, the student id is the SIS Login ID.
 import csv
 import io
 
+from instructor.spreadsheet import spreadsheet_safe
+
 CANVAS_HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 
 
@@ -88,12 +90,13 @@ def canvas_csv(scores, column, roster=None):
     unmatched = []
     if roster is None:
         for sid in sorted(scores):
-            w.writerow([sid, "", "", sid, "", _num(scores[sid])])
+            w.writerow([spreadsheet_safe(c) for c in [sid, "", "", sid, ""]]
+                       + [_num(scores[sid])])
     else:
         matched, unmatched = match(sorted(scores), roster)
         for sid in sorted(matched, key=lambda s: (matched[s]["Student"].lower(), s)):
             r = matched[sid]
-            w.writerow([r[h] for h in CANVAS_HEADER] + [_num(scores[sid])])
+            w.writerow([spreadsheet_safe(r[h]) for h in CANVAS_HEADER] + [_num(scores[sid])])
     return buf.getvalue(), unmatched
 
 

@@ -478,9 +478,6 @@ def b_fitted_on_val_test(ctx):
     return nb, ctx.starter()
 
 
-NEEDS_LIST_BATCH = ("a list [X_batch, y_batch] from sample_batch is not yet accepted by train "
-                    "(check_minibatch asks for a tuple; the contract's 'any 2-sequence')")
-
 VARIANTS = {
     # correct work, written differently: every automatic point
     "reference": Variant(b_reference, what="the solution as a student hands it in"),
@@ -497,7 +494,7 @@ VARIANTS = {
     "classifier_variants": Variant(b_classifier_variants,
                                    what="sample_batch with rng.choice, W = W - lr*grad, "
                                         "X.dot(W).argmax(1)"),
-    "sample_batch_list": Variant(b_sample_list, xfail=NEEDS_LIST_BATCH,
+    "sample_batch_list": Variant(b_sample_list,
                                  what="sample_batch without replacement, returning a list"),
     "while_sweep": Variant(b_while_sweep, what="the sweep as one while loop"),
     "minimal_zip": Variant(b_minimal_zip, what="only the notebook and the two edited files"),
