@@ -116,7 +116,7 @@ class BrokenSampler(Softmax):
 @pytest.mark.parametrize("batch, error, match", [
     ((None, None), TypeError, "fill in its TODO"),
     (np.zeros((4, 6)), TypeError, "sample_batch: it must return a tuple"),
-    ((np.zeros((4, 6)),), TypeError, "returned 1 value\b"),
+    ((np.zeros((4, 6)),), TypeError, r"returned 1 value\b"),
     ((np.zeros((4, 5)), np.zeros(4, dtype=int)), ValueError, r"\(batch_size, 6\)"),
     ((np.zeros((4, 6)), np.zeros(3, dtype=int)), ValueError, "y_batch"),
     (NotImplementedError("sample here"), NotImplementedError, "sample here"),
