@@ -16,4 +16,4 @@ def depends_on():
 
 def named_mistakes():
     """{mistake id: the explanation students read} for every mistake the checks name."""
-    return dict(resolve(spec().mistakes.catalogue))
+    return dict(resolve(spec().mistakes.catalogue, spec().root))
