@@ -162,3 +162,11 @@ def test_release_handin_autograde_and_feedback_of_the_fixture(mini, tmp_path, mo
         assert named == (sid == "bob"), sid
     report = json.loads((out / "class.json").read_text())
     assert report["assignment"] == mini.assignment_id
+
+
+def test_the_readme_counts_the_fixture_files():
+    files = [p for p in MINI.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    readme = (MINI.parents[2] / "README.md").read_text()
+    found = re.search(r"`tests/fixtures/mini/` is a whole second\s+assignment in (\d+) small files",
+                      readme)
+    assert found and int(found.group(1)) == len(files)
