@@ -170,3 +170,27 @@ def test_the_readme_counts_the_fixture_files():
     found = re.search(r"`tests/fixtures/mini/` is a whole second\s+assignment in (\d+) small files",
                       readme)
     assert found and int(found.group(1)) == len(files)
+
+
+@pytest.mark.parametrize("form", ["split", "joined"])
+def test_the_assignment_option_names_the_folder_before_the_command(form, monkeypatch):
+    from instructor.preamble import take_assignment_option
+    monkeypatch.delenv("ASSIGNMENT_DIR", raising=False)
+    given = ["--assignment", str(MINI)] if form == "split" else [f"--assignment={MINI}"]
+    argv = ["instructor", *given, "release", "--out", "x"]
+    take_assignment_option(argv)
+    assert argv == ["instructor", "release", "--out", "x"]
+    assert os.environ["ASSIGNMENT_DIR"] == str(MINI)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["instructor", "--assignment"], "needs a folder"),
+    (["instructor", "--assignment", "no/such/folder", "release"], "not an assignment folder"),
+])
+def test_a_bad_assignment_option_stops_with_a_clear_message(argv, message, capsys, monkeypatch):
+    from instructor.preamble import take_assignment_option
+    monkeypatch.delenv("ASSIGNMENT_DIR", raising=False)
+    with pytest.raises(SystemExit) as stop:
+        take_assignment_option(list(argv))
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert "ASSIGNMENT_DIR" not in os.environ

@@ -362,9 +362,11 @@ def main(args):
         # What the kernel must not see (with bubblewrap): the grader's output and
         # other hand-ins, the submissions, the repository with the solutions.
         started = time.monotonic()
-        bundle = make_bundle(work, data_dir,
-                             hide=[out, os.path.abspath(args.submissions), REPO_ROOT,
-                                   ASSIGNMENT_ROOT])
+        # An assignment folder of its own (--assignment) holds solutions too.
+        hide = [out, os.path.abspath(args.submissions), REPO_ROOT]
+        if os.path.realpath(ASSIGNMENT_ROOT) != os.path.realpath(REPO_ROOT):
+            hide.append(ASSIGNMENT_ROOT)
+        bundle = make_bundle(work, data_dir, hide=hide)
         print(f"assignment prepared in {time.monotonic() - started:.1f} s", flush=True)
         os.makedirs(bundle.work, exist_ok=True)
         prepare_out(out, bundle.template, bundle.fingerprint)
