@@ -175,7 +175,8 @@ def test_the_readme_counts_the_fixture_files():
 @pytest.mark.parametrize("form", ["split", "joined"])
 def test_the_assignment_option_names_the_folder_before_the_command(form, monkeypatch):
     from instructor.preamble import take_assignment_option
-    monkeypatch.delenv("ASSIGNMENT_DIR", raising=False)
+    monkeypatch.setenv("ASSIGNMENT_DIR", "")      # restored after the test, whatever it sets
+    monkeypatch.delenv("ASSIGNMENT_DIR")
     given = ["--assignment", str(MINI)] if form == "split" else [f"--assignment={MINI}"]
     argv = ["instructor", *given, "release", "--out", "x"]
     take_assignment_option(argv)
@@ -189,7 +190,8 @@ def test_the_assignment_option_names_the_folder_before_the_command(form, monkeyp
 ])
 def test_a_bad_assignment_option_stops_with_a_clear_message(argv, message, capsys, monkeypatch):
     from instructor.preamble import take_assignment_option
-    monkeypatch.delenv("ASSIGNMENT_DIR", raising=False)
+    monkeypatch.setenv("ASSIGNMENT_DIR", "")      # restored after the test, whatever it sets
+    monkeypatch.delenv("ASSIGNMENT_DIR")
     with pytest.raises(SystemExit) as stop:
         take_assignment_option(list(argv))
     assert stop.value.code == 2 and message in capsys.readouterr().err
