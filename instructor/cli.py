@@ -105,6 +105,10 @@ def parser():
         prog="python -m instructor",
         description="The softmax assignment's instructor tools: release -> hand-in -> grade "
                     "-> feedback.")
+    ap.add_argument("--assignment", metavar="DIR",
+                    help="the assignment folder (with its assignment_spec.py) to work on "
+                         "instead of this repository's; before COMMAND (default: "
+                         "$ASSIGNMENT_DIR if set)")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("release", help="build the student release (make release)",
@@ -193,4 +197,11 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    if args.assignment:
+        # Read by `python -m instructor` before the spec is loaded; called otherwise, the
+        # spec in use must be that folder's already.
+        from instructor.assignment import ASSIGNMENT_ROOT
+        if os.path.realpath(args.assignment) != os.path.realpath(ASSIGNMENT_ROOT):
+            parser().error(f"--assignment {args.assignment}: the assignment of "
+                           f"{ASSIGNMENT_ROOT} is already loaded; set ASSIGNMENT_DIR instead")
     return args.run(args)

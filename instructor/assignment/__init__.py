@@ -9,7 +9,8 @@ Gradescope) reads it through spec() and names nothing of the assignment.
 
 spec(folder=None) -> AssignmentSpec: this repository's assignment, or the one of
 another assignment folder (its assignment_spec.py), e.g. a test fixture.
-The constants below are this repository's (release layout, nbgrader settings)
+The constants below are the assignment's (release layout, nbgrader settings):
+the spec of $ASSIGNMENT_DIR when it is set, else this repository's,
 and the few helpers every stage uses to read its configuration and write files.
 """
 import json
@@ -32,20 +33,17 @@ CHECK_DATA = _SPEC.check_data
 # none of its distinctive lines may reach a release.
 CHECKS_DIR = os.path.join(INSTRUCTOR_DIR, "checks")
 
-# Files copied into the release as they are (paths relative to the repository).
-RELEASE_EXTRAS = [
-    "get_datasets.sh",
-    "requirements.txt",
-    "collectSubmission.sh",
-    "datasets/README.md",
-    "datasets/.gitignore",
-]
+# The assignment's folder: its notebook, package and spec (this repository by default).
+ASSIGNMENT_ROOT = _SPEC.root
+# Files copied into the release as they are (paths relative to ASSIGNMENT_ROOT).
+RELEASE_EXTRAS = list(_SPEC.release_extras)
 DATA_DIR = os.path.join(INSTRUCTOR_DIR, "data")
-# Every file in here is copied into the release's root as it is (the students'
-# README.md, their nbgrader_config.py, Jupyter settings).
-RELEASE_DATA_DIR = os.path.join(DATA_DIR, "release")
+# Every file in here is copied into the release's root as it is (None: nothing).
+RELEASE_DATA_DIR = _SPEC.path(_SPEC.release_data) if _SPEC.release_data else None
 # The instructor's nbgrader settings: release build and grader.
-NBGRADER_CONFIG = os.path.join(DATA_DIR, "nbgrader_config.py")
+NBGRADER_CONFIG = _SPEC.path(_SPEC.nbgrader_config)
+# Instructor-only code whose lines must never reach a release.
+SECRET_CODE = [_SPEC.path(rel) for rel in _SPEC.secret_code]
 
 # Student ids: the rule collectSubmission.sh enforces.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

@@ -13,7 +13,12 @@ An AssignmentSpec declares
 - mistakes: where the known mistakes are implemented (the module with working
   wrong answers) and where their explanations live (the given catalogue);
 - data: "module:function" loading the grader's own data (None: no data needed);
-- depends: for each cell, the cells whose failure makes it fail too.
+- depends: for each cell, the cells whose failure makes it fail too;
+- the release's layout: the files copied as they are (release_extras), a folder
+  whose files go into the release's root (release_data), the instructor's
+  nbgrader settings (nbgrader_config), the instructor-only code whose lines must
+  never reach a release (secret_code), all relative to the assignment's folder,
+  and "module:function" naming the data set the notebook reads (dataset).
 
 References are strings resolved on use (resolve()), so reading a spec imports
 nothing of the assignment's code. spec(folder) loads the spec of an assignment
@@ -105,6 +110,18 @@ class AssignmentSpec:
     check_data: Optional[str] = None        # a given data file of the checks, if any
     depends: tuple = ()                     # (grade_id, (grade_ids it needs)) pairs
     student_files: tuple = ()               # files with TODO regions the student edits
+    # The release's layout, relative to root.
+    nbgrader_config: str = "nbgrader_config.py"  # the instructor's nbgrader settings
+    release_extras: tuple = ()              # files copied into the release as they are
+    release_data: Optional[str] = None      # a folder copied into the release's root
+    secret_code: tuple = ()                 # instructor-only files or folders (leak scan)
+    # "module:function"() -> (folder, None) or (folder, why it cannot be used): the data
+    # set the notebook reads, read-only for kernels. None: the notebook reads no data.
+    dataset: Optional[str] = None
+
+    def path(self, rel):
+        """A path of the assignment's folder (rel is relative to root)."""
+        return os.path.join(self.root, rel)
 
     # ---- reading ---------------------------------------------------------------------------
     def cell(self, grade_id):

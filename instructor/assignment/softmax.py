@@ -91,4 +91,25 @@ SPEC = AssignmentSpec(
     mistakes=Mistakes(implementations="instructor.checks.mistakes",
                       catalogue="cs231n.checks:MISTAKES"),
     data="instructor.checks.suite:load_trusted_data",
+    dataset="instructor.assignment.softmax:cifar10_folder",
+    nbgrader_config="instructor/data/nbgrader_config.py",
+    # Files copied into the release as they are.
+    release_extras=("get_datasets.sh", "requirements.txt", "collectSubmission.sh",
+                    "datasets/README.md", "datasets/.gitignore"),
+    # Every file in here is copied into the release's root as it is (the students'
+    # README.md, their nbgrader_config.py, Jupyter settings).
+    release_data="instructor/data/release",
+    # Instructor-only code of the checks (mistakes, fingerprint generator, hidden
+    # checks): none of its distinctive lines may reach a release.
+    secret_code=("instructor/checks",),
 )
+
+
+def cifar10_folder():
+    """(the CIFAR-10 folder the notebook reads, None or why it cannot be used)."""
+    from cs231n.data_utils import dataset_dir
+    folder = dataset_dir()
+    if not os.path.isfile(os.path.join(folder, "data_batch_1")):
+        return folder, (f"CIFAR-10 not found in {folder}: run ./get_datasets.sh, or set "
+                        "CIFAR10_DIR to a cifar-10-batches-py folder")
+    return folder, None

@@ -67,8 +67,9 @@ import signal
 import sys
 import time
 
-from instructor.assignment import (ASSIGNMENT_ID, NBGRADER_CONFIG, NOTEBOOK, PACKAGE, REPO_ROOT,
-                                   write_json, write_text)
+from instructor.assignment import (ASSIGNMENT_ID, ASSIGNMENT_ROOT, NBGRADER_CONFIG, NOTEBOOK,
+                                   PACKAGE, REPO_ROOT, write_json, write_text)
+from instructor.assignment.model import resolve, spec as assignment_spec
 from instructor.grade.bundle import SetupError, make_bundle
 from instructor.grade.engines import open_executor
 from instructor.grade.job import (GRADED, GRADER_ERROR, NOT_GRADED, WITH_PROBLEMS, Job, Limits,
@@ -313,25 +314,36 @@ def give_out_to_owner(out):
                 pass
 
 
+def dataset_folder(out, check=True):
+    """The folder of the data set the notebook reads (the spec's dataset), read-only for
+    kernels; SetupError if it cannot be used. A notebook that reads no data gets an
+    empty folder of OUT's."""
+    ref = assignment_spec().dataset
+    if ref is None:
+        folder = os.path.join(out, ".work", "no-data")
+        os.makedirs(folder, exist_ok=True)
+        return folder
+    folder, problem = resolve(ref, assignment_spec().root)()
+    if check and problem:
+        raise SetupError(problem)
+    return folder
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
 def main(args):
     """`python -m instructor autograde` (args: see cli.py)."""
-    from cs231n.data_utils import dataset_dir
     # `kill` stops a run as cleanly as Ctrl-C: workers ended, finished grades kept.
     signal.signal(signal.SIGTERM, _interrupt)
     out = os.path.abspath(args.out)
     try:
         if not os.path.isdir(args.submissions):
             raise SetupError(f"{args.submissions} is not a folder")
-        data_dir = dataset_dir()
         # On a Dask cluster the workers check their own data set and sandbox.
         remote = bool(getattr(args, "scheduler", None))
-        if not remote and not os.path.isfile(os.path.join(data_dir, "data_batch_1")):
-            raise SetupError(f"CIFAR-10 not found in {data_dir}: run ./get_datasets.sh, or set "
-                             "CIFAR10_DIR to a cifar-10-batches-py folder")
+        data_dir = dataset_folder(out, check=not remote)
         # A trial box of each tier, strongest first: stops here if none works. On a
         # Dask cluster each worker checks that it can run the same tier too.
         sandbox = choose_sandbox(args.sandbox)
@@ -350,8 +362,11 @@ def main(args):
         # What the kernel must not see (with bubblewrap): the grader's output and
         # other hand-ins, the submissions, the repository with the solutions.
         started = time.monotonic()
-        bundle = make_bundle(work, data_dir,
-                             hide=[out, os.path.abspath(args.submissions), REPO_ROOT])
+        # An assignment folder of its own (--assignment) holds solutions too.
+        hide = [out, os.path.abspath(args.submissions), REPO_ROOT]
+        if os.path.realpath(ASSIGNMENT_ROOT) != os.path.realpath(REPO_ROOT):
+            hide.append(ASSIGNMENT_ROOT)
+        bundle = make_bundle(work, data_dir, hide=hide)
         print(f"assignment prepared in {time.monotonic() - started:.1f} s", flush=True)
         os.makedirs(bundle.work, exist_ok=True)
         prepare_out(out, bundle.template, bundle.fingerprint)

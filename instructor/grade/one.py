@@ -293,7 +293,7 @@ def describe_events(events, nb_cells, limits):
         if errors:
             notes.append(f"the setup cell failed ({errors[0].get('ename')}: "
                          f"{str(errors[0].get('evalue'))[:200]}), so every test that needs "
-                         "the cs231n package fails")
+                         f"the {assignment_spec().package} package fails")
     return notes
 
 

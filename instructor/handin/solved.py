@@ -12,7 +12,7 @@ import os
 import sys
 import zipfile
 
-from instructor.assignment import ASSIGNMENT_ID, NOTEBOOK, PACKAGE, REPO_ROOT, package_sources
+from instructor.assignment import ASSIGNMENT_ID, ASSIGNMENT_ROOT, NOTEBOOK, PACKAGE, package_sources
 from instructor.markers import fill_solution_regions
 
 
@@ -50,9 +50,9 @@ def make_solved_handin(dist, out):
     """Write the solved hand-in for the release in dist to out."""
     with open(os.path.join(dist, ASSIGNMENT_ID, NOTEBOOK), encoding="utf-8") as f:
         release_nb = json.load(f)
-    with open(os.path.join(REPO_ROOT, NOTEBOOK), encoding="utf-8") as f:
+    with open(os.path.join(ASSIGNMENT_ROOT, NOTEBOOK), encoding="utf-8") as f:
         solution_nb = json.load(f)
-    return write_handin(out, solved_notebook(release_nb, solution_nb), package_sources(REPO_ROOT))
+    return write_handin(out, solved_notebook(release_nb, solution_nb), package_sources(ASSIGNMENT_ROOT))
 
 
 def main(args):

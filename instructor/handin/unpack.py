@@ -59,7 +59,7 @@ def check_handin_size(size, limits):
     if size > limits.max_handin:
         raise HandinError(f"the hand-in is {format_size(size)}, more than the limit of "
                           f"{format_size(limits.max_handin)}; hand in only the notebook and "
-                          "cs231n/*.py (use collectSubmission.sh)")
+                          f"{PACKAGE}/*.py (use collectSubmission.sh)")
 
 
 def student_id_from_name(filename):

@@ -35,8 +35,8 @@ import sys
 import tempfile
 import zipfile
 
-from instructor.assignment import (ASSIGNMENT_ID, CHECK_DATA, NBGRADER_CONFIG, NOTEBOOK,
-                                   RELEASE_DATA_DIR, RELEASE_EXTRAS, REPO_ROOT,
+from instructor.assignment import (ASSIGNMENT_ID, ASSIGNMENT_ROOT, CHECK_DATA, NBGRADER_CONFIG,
+                                   NOTEBOOK, RELEASE_DATA_DIR, RELEASE_EXTRAS,
                                    load_nbgrader_config, package_sources)
 from instructor.markers import MarkerError, notebook_stub, strip_solutions
 from instructor.release.given_code import check_given_files
@@ -47,6 +47,11 @@ class ReleaseError(RuntimeError):
     """The release cannot be built; the message says why and what to fix."""
 
 
+def _shown(path):
+    """path as the instructor knows it: relative to the assignment's folder."""
+    return os.path.relpath(path, ASSIGNMENT_ROOT).replace(os.sep, "/")
+
+
 def check_config(with_solutions):
     """Fail clearly unless nbgrader_config.py fits the package: its exclude_overwriting
     lists exactly the files with solutions, and its code stub has the form of the
@@ -55,22 +60,25 @@ def check_config(with_solutions):
     excluded = list(cfg.Autograde.exclude_overwriting.get(ASSIGNMENT_ID, []))
     if sorted(excluded) != sorted(with_solutions):
         raise ReleaseError(
-            "instructor/data/nbgrader_config.py: Autograde.exclude_overwriting must list exactly the "
+            f"{_shown(NBGRADER_CONFIG)}: Autograde.exclude_overwriting must list exactly the "
             f"files with solution regions, {sorted(with_solutions)}; it lists {sorted(excluded)}")
     stub, expected = cfg.ClearSolutions.code_stub.get("python"), notebook_stub(NOTEBOOK)
     if stub != expected:
-        raise ReleaseError(f"instructor/data/nbgrader_config.py: ClearSolutions.code_stub is "
+        raise ReleaseError(f"{_shown(NBGRADER_CONFIG)}: ClearSolutions.code_stub is "
                            f"{stub!r}, but the .py files get stubs of the form {expected!r} "
                            "(markers.notebook_stub): make them the same")
 
 
 def check_student_config():
     """Fail clearly unless the students' nbgrader_config.py (their Validate button) allows
-    what the grader allows: the same time per cell and the same ignored stderr output."""
+    what the grader allows: the same time per cell and the same ignored stderr output.
+    (An assignment without a release_data folder gives students no settings of its own.)"""
     from traitlets.config.loader import PyFileConfigLoader
+    if RELEASE_DATA_DIR is None:
+        return
     path = os.path.join(RELEASE_DATA_DIR, "nbgrader_config.py")
     if not os.path.isfile(path):
-        raise ReleaseError("instructor/data/release/nbgrader_config.py is missing: without it "
+        raise ReleaseError(f"{_shown(path)} is missing: without it "
                            "the students' Validate button allows only nbgrader's 30 s per cell")
     theirs = PyFileConfigLoader(os.path.basename(path), path=RELEASE_DATA_DIR).load_config()
     ours = load_nbgrader_config()
@@ -78,8 +86,8 @@ def check_student_config():
                           ("IgnorePattern", "pattern")]:
         mine, yours = ours[section].get(name), theirs[section].get(name)
         if mine != yours:
-            raise ReleaseError(f"instructor/data/release/nbgrader_config.py: {section}.{name} is "
-                               f"{yours!r}, but the grader's (instructor/data/nbgrader_config.py) "
+            raise ReleaseError(f"{_shown(path)}: {section}.{name} is "
+                               f"{yours!r}, but the grader's ({_shown(NBGRADER_CONFIG)}) "
                                f"is {mine!r}: make them the same")
 
 
@@ -163,7 +171,7 @@ def _zip_folder(folder, zip_path, top):
                     z.writestr(info, f.read())
 
 
-def make_course(course, repo_root=REPO_ROOT):
+def make_course(course, repo_root=ASSIGNMENT_ROOT):
     """An nbgrader course folder for the assignment: source/softmax/ with the
     instructor's notebook and the stripped package, then generate_assignment,
     which writes release/softmax/ and the assignment into gradebook.db (in a
@@ -186,12 +194,13 @@ def make_course(course, repo_root=REPO_ROOT):
         os.makedirs(os.path.dirname(os.path.join(source, rel)), exist_ok=True)
         with open(os.path.join(source, rel), "w", encoding="utf-8") as f:
             f.write(text)
-    write_check_data(source)
+    if CHECK_DATA:
+        write_check_data(source)
     run_generate_assignment(course)
     return with_solutions
 
 
-def build(stage_root, repo_root=REPO_ROOT):
+def build(stage_root, repo_root=ASSIGNMENT_ROOT):
     """Build the release into stage_root/softmax and stage_root/softmax.zip."""
     course = os.path.join(stage_root, "course")
     make_course(course, repo_root)
@@ -205,7 +214,7 @@ def build(stage_root, repo_root=REPO_ROOT):
             raise ReleaseError(f"{rel} is missing from the repository")
         os.makedirs(os.path.dirname(os.path.join(release, rel)), exist_ok=True)
         shutil.copy2(src, os.path.join(release, rel))
-    for name in sorted(os.listdir(RELEASE_DATA_DIR)):
+    for name in sorted(os.listdir(RELEASE_DATA_DIR)) if RELEASE_DATA_DIR else ():
         src = os.path.join(RELEASE_DATA_DIR, name)
         if os.path.isdir(src):
             shutil.copytree(src, os.path.join(release, name), dirs_exist_ok=True,

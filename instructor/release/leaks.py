@@ -4,22 +4,23 @@
 
 The secrets are taken from the instructor's source: the lines inside solution
 regions of the package's .py files and of the notebook's solution cells, the
-instructor's answers to the inline questions, the hidden tests, the code of
-instructor/checks/ (hidden checks, known mistakes, fingerprint generator: only
-their numbers ship, in cs231n/check_data.json), and the markers themselves. Short or common lines (that also occur outside the secret
-parts of the source) are not counted, since they prove nothing.
+instructor's answers to the inline questions, the hidden tests, the
+instructor-only code the assignment's spec names (secret_code: hidden checks,
+known mistakes, a data generator whose numbers alone ship), and the markers
+themselves. Short or common lines (that also occur outside the secret parts of
+the source) are not counted, since they prove nothing.
 """
 import json
 import os
 
-from instructor.assignment import (CHECK_DATA, CHECKS_DIR, INSTRUCTOR_DIR, NOTEBOOK, RELEASE_DATA_DIR,
-                                   RELEASE_EXTRAS, REPO_ROOT, package_sources)
+from instructor.assignment import (ASSIGNMENT_ROOT, CHECK_DATA, NOTEBOOK, RELEASE_EXTRAS,
+                                   package_sources, spec)
 from instructor.markers import BEGIN, END, HIDDEN, MARKERS, between_markers, strip_solutions
 
 MIN_LEN = 16  # shorter lines (`N = X.shape[0]`) are too generic to be evidence
 
 
-def source_secrets(repo_root=REPO_ROOT):
+def source_secrets(repo_root=ASSIGNMENT_ROOT):
     """The distinctive secret lines of the instructor's source (stripped of indentation)."""
     secret, public = set(), set()
     for rel, text in package_sources(repo_root).items():
@@ -59,13 +60,17 @@ def _read_lines(path):
 
 
 def _checks_lines(repo_root):
-    """Every line of the instructor's check code (instructor/checks/*.py)."""
-    folder = os.path.join(repo_root, os.path.relpath(CHECKS_DIR, os.path.dirname(INSTRUCTOR_DIR)))
+    """Every line of the instructor-only check code (the spec's secret_code: .py files,
+    or the .py files of a folder)."""
     lines = []
-    if os.path.isdir(folder):
-        for name in sorted(os.listdir(folder)):
-            if name.endswith(".py"):
-                lines.extend(_read_lines(os.path.join(folder, name)))
+    for rel in spec().secret_code:
+        path = os.path.join(repo_root, rel)
+        if os.path.isdir(path):
+            for name in sorted(os.listdir(path)):
+                if name.endswith(".py"):
+                    lines.extend(_read_lines(os.path.join(path, name)))
+        else:
+            lines.extend(_read_lines(path))
     return lines
 
 
@@ -73,10 +78,11 @@ def _given_lines(repo_root):
     """Lines of the other files students receive as they are (README, scripts, config):
     a line they share with the check code proves nothing."""
     lines = []
-    for rel in RELEASE_EXTRAS + [CHECK_DATA]:
+    for rel in RELEASE_EXTRAS + ([CHECK_DATA] if CHECK_DATA else []):
         lines.extend(_read_lines(os.path.join(repo_root, rel)))
-    data = os.path.join(repo_root, os.path.relpath(RELEASE_DATA_DIR, os.path.dirname(INSTRUCTOR_DIR)))
-    for root, _, names in os.walk(data):
+    release_data = spec().release_data
+    data = os.path.join(repo_root, release_data) if release_data else None
+    for root, _, names in os.walk(data) if data else ():
         for name in sorted(names):
             lines.extend(_read_lines(os.path.join(root, name)))
     return lines

@@ -21,4 +21,4 @@ def cell_order():
 
 def named_mistakes():
     """{mistake id: the explanation students read} for every mistake the checks name."""
-    return dict(resolve(spec().mistakes.catalogue))
+    return dict(resolve(spec().mistakes.catalogue, spec().root))
