@@ -68,21 +68,21 @@ def test_the_budget_never_reaches_past_the_handins_timeout(elapsed, budget, expe
 
 
 def test_the_workers_output_is_logged_from_its_end(tmp_path, capsys):
-    path = tmp_path / "worker-output.txt"
+    path = tmp_path / trusted.WORKER_OUTPUT
     path.write_bytes(b"first\n" + b"x" * 100 + b"\nlast line\n")
     trusted._log_worker_output(str(path), keep=20)
     out = capsys.readouterr().out
-    assert "last line" in out and "first" not in out and "its last 20 bytes" in out
+    assert "last line" in out and "first" not in out and "bytes cut" in out
 
 
-@pytest.mark.parametrize("kind", ["link", "large", "missing"])
-def test_a_tampered_worker_output_is_not_read(tmp_path, capsys, kind):
+@pytest.mark.parametrize("kind", ["link", "fifo", "missing"])
+def test_a_worker_output_that_is_not_a_plain_file_is_not_read(tmp_path, capsys, kind):
     secret = tmp_path / "instructor-only.txt"
     secret.write_text("SECRET\n")
-    path = tmp_path / "worker-output.txt"
+    path = tmp_path / trusted.WORKER_OUTPUT
     if kind == "link":
         os.symlink(secret, path)
-    elif kind == "large":
-        path.write_bytes(b"SECRET\n" * (1 << 19))
+    elif kind == "fifo":
+        os.mkfifo(path)
     trusted._log_worker_output(str(path))
-    assert "SECRET" not in capsys.readouterr().out
+    assert capsys.readouterr().out == ""

@@ -11,7 +11,8 @@ nothing about the automatic points any more. Instead, grade_tests()
    answers requests with plain data, nothing else;
 3. builds a Subject (a proxy for each routine of the spec, the student's source
    texts for inspection, the results, the instructor's own data) and runs the
-   spec's checks for every automatically graded cell with grade_cell(), in this
+   spec's checks for every automatically graded cell with grade_cells() (the visible
+   checks of all cells before any hidden one), in this
    process, which never imports or executes student code; all calls into the
    hand-in's code share one time budget (the job's trusted_budget, TRUSTED_BUDGET
    unless --trusted-budget says otherwise): once it is spent, the
@@ -35,7 +36,11 @@ from instructor.grade.job import Limits
 
 RESULTS_FILE = "notebook_results.npz"
 MAX_RESULTS_BYTES = 64 << 20   # larger results files are not taken out of the kernel's room
-WORKER_OUTPUT_LOGGED = 16 << 10   # bytes of the worker's output kept in the grader's log
+# What the student's code prints in the worker, in the box's runtime folder (a path the
+# worker can write that the grader sees at the same place, whatever the tier); its end
+# goes to the grader's log.
+WORKER_OUTPUT = "worker-output.txt"
+WORKER_OUTPUT_LOGGED = 16 << 10
 # The defaults of Limits.call_timeout and Limits.trusted_budget (--call-timeout,
 # --trusted-budget): a job's limits decide.
 CALL_TIMEOUT = Limits.call_timeout        # seconds of wall time per call into the worker
@@ -194,7 +199,7 @@ def grade_tests(job, bundle, course, handin_dir, results_path, work, notes, spec
     from instructor.boundary.client import WorkerClient
     from instructor.boundary.results import load_results
     from instructor.grade import gradebook
-    from instructor.grade.verdicts import Subject, grade_cell
+    from instructor.grade.verdicts import Subject, grade_cells
     started = time.perf_counter()
     spec = spec or assignment_spec()
     auto = [c for c in bundle.cells if c.kind == "auto"]
@@ -219,14 +224,14 @@ def grade_tests(job, bundle, course, handin_dir, results_path, work, notes, spec
     with worker_box(job, bundle, folder) as box:
         with WorkerClient(box.folder, timeout=job.limits.call_timeout,
                           memory_bytes=job.limits.memory,
-                          log_path=os.path.join(box.folder, "worker-output.txt"),
+                          log_path=os.path.join(box.runtime_dir, WORKER_OUTPUT),
                           budget=job.limits.trusted_budget if budget is None else budget,
                           **client_args(box)) as client:
             subject = Subject(proxies(client, spec), sources=sources, results=results,
                               data=data)
-            for c in auto:
-                verdicts[c.grade_id] = grade_cell(c.grade_id, subject, spec)
-        _log_worker_output(os.path.join(box.folder, "worker-output.txt"))
+            # Visible checks of every cell before any hidden problem reaches the worker.
+            verdicts = grade_cells([c.grade_id for c in auto], subject, spec)
+        _log_worker_output(os.path.join(box.runtime_dir, WORKER_OUTPUT))
     tests = gradebook.write_verdicts(course, job.student_id, auto, verdicts, spec)
     for t in tests:   # the diagnosis in the CSV's notes too (first line)
         if t.status != "passed":
@@ -237,17 +242,13 @@ def grade_tests(job, bundle, course, handin_dir, results_path, work, notes, spec
 
 def _log_worker_output(path, keep=WORKER_OUTPUT_LOGGED):
     """The end of what the hand-in's code printed in the worker, into the grader's own
-    log (OUT/logs/, the instructor's): a file the worker's box could write, so read as
-    hostile (a regular file, not a link, no larger than the worker ever writes; only its
-    last `keep` bytes)."""
-    from instructor.sandbox.files import read_regular
-    text = read_regular(path, max_bytes=2 << 20)
-    if not text:
-        return
-    cut = len(text) > keep
-    print("==== what the hand-in's code printed in the trusted worker"
-          + (f" (its last {keep} bytes)" if cut else ""))
-    print(text[-keep:].decode("utf-8", "replace"), flush=True)
+    log (OUT/logs/, the instructor's). The box could write the file, so it is read as
+    hostile: a regular file, not a link, only its last `keep` bytes."""
+    from instructor.sandbox.files import tail
+    text = tail(path, keep)
+    if text.strip():
+        print("==== what the hand-in's code printed in the trusted worker (the end)")
+        print(text, flush=True)
 
 
 def _classes(data):
