@@ -86,3 +86,60 @@ def test_a_worker_output_that_is_not_a_plain_file_is_not_read(tmp_path, capsys, 
         os.mkfifo(path)
     trusted._log_worker_output(str(path))
     assert capsys.readouterr().out == ""
+
+
+# ---- the order of the checks: every visible one before any hidden one ----------------------
+class _Spec:
+    """A spec with cells of named checks; 'h...' names are hidden, '...!' ones fail."""
+
+    class mistakes:
+        catalogue = None
+
+    def __init__(self, cells, calls):
+        self.cells, self.calls = cells, calls
+
+    def checks(self, grade_id):
+        if grade_id not in self.cells:
+            raise KeyError(grade_id)
+        return [self._check(name) for name in self.cells[grade_id]]
+
+    def _check(self, name):
+        def check(subject):
+            self.calls.append(name)
+            if name.endswith("!"):
+                raise AssertionError(f"{name} failed: student text")
+        check.hidden = name.startswith("h")
+        return check
+
+
+@pytest.mark.parametrize("cells", [
+    {"a": ["v1", "h1"], "b": ["v2", "h2", "h3"]},
+    {"a": ["v1!", "h1"], "b": ["v2", "h2!", "h3"], "c": ["h4"]},
+    {"a": ["v1", "h1!"], "b": ["v2!", "h2"], "c": ["v3", "v4", "h5"]},
+])
+def test_every_visible_check_runs_before_any_hidden_one(cells):
+    from instructor.grade.verdicts import grade_cell, grade_cells
+    calls = []
+    spec = _Spec(cells, calls)
+    verdicts = grade_cells(list(cells), None, spec)
+    first_hidden = next((i for i, n in enumerate(calls) if n.startswith("h")), len(calls))
+    assert all(n.startswith("v") for n in calls[:first_hidden])
+    assert not any(n.startswith("v") for n in calls[first_hidden:])
+    # The same verdicts as judging each cell alone; a failed cell runs nothing more.
+    for grade_id, names in cells.items():
+        alone = grade_cell(grade_id, None, _Spec(cells, []))
+        assert (verdicts[grade_id].passed, verdicts[grade_id].message) == \
+            (alone.passed, alone.message)
+        failed = next((n for n in names if n.endswith("!")), None)
+        if failed:
+            assert not verdicts[grade_id].passed
+            assert all(n not in calls for n in names[names.index(failed) + 1:])
+    assert "student text" not in " ".join(v.message for g, v in verdicts.items()
+                                           if any(n.startswith("h") and n.endswith("!")
+                                                  for n in cells[g]))
+
+
+def test_a_cell_without_checks_fails_with_its_name():
+    from instructor.grade.verdicts import grade_cells
+    verdicts = grade_cells(["x"], None, _Spec({}, []))
+    assert not verdicts["x"].passed and "'x'" in verdicts["x"].message
