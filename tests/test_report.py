@@ -106,7 +106,7 @@ def test_knock_on_failures_in_report_and_feedback(out):
     (["test_naive_grad", "test_sweep"], {}),
     (["test_vectorized", "test_accuracy"], {"test_accuracy": ["test_vectorized"]}),
     (["test_sgd", "test_sweep", "test_accuracy"],
-     {"test_sweep": ["test_sgd"], "test_accuracy": ["test_sweep", "test_sgd"]}),
+     {"test_sweep": ["test_sgd"], "test_accuracy": ["test_sgd", "test_sweep"]}),
 ])
 def test_knock_on_follows_the_dependencies_transitively(failed, expected):
     assert knock_on(failed) == expected

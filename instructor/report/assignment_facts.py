@@ -14,6 +14,11 @@ def depends_on():
     return {grade_id: list(needs) for grade_id, needs in spec().depends}
 
 
+def cell_order():
+    """{test cell: its position among the graded cells, in the notebook's order}."""
+    return {cell.grade_id: i for i, cell in enumerate(spec().cells)}
+
+
 def named_mistakes():
     """{mistake id: the explanation students read} for every mistake the checks name."""
     return dict(resolve(spec().mistakes.catalogue))

@@ -22,9 +22,11 @@ def knock_on(failed, depends_on=None):
     """{failed cell: [earlier failed cells that explain it]} for the failures that follow
     others. failed: the names of the failed test cells of one hand-in (any iterable)."""
     failed = list(failed)
+    order = assignment_facts.cell_order()
     out = {}
     for cell in failed:
         causes = [c for c in prerequisites(cell, depends_on) if c in failed]
+        causes.sort(key=lambda c: order.get(c, len(order)))   # earliest in the notebook first
         if causes:
             out[cell] = causes
     return out
