@@ -38,8 +38,9 @@ def _solved_handin(args):
 def _budget_note():
     from instructor.grade.trusted import CALL_TIMEOUT, TRUSTED_BUDGET
     return (f"The trusted checks of one hand-in get {TRUSTED_BUDGET} s in all for calls into "
-            f"its code (at most {CALL_TIMEOUT} s per call): past that, the remaining checks "
-            "fail as too slow and the grade is final.")
+            f"its code (--trusted-budget; at most {CALL_TIMEOUT} s per call, --call-timeout), "
+            "and never run past its --timeout: past that, the remaining checks fail as too "
+            "slow and the grade is final.")
 
 
 _BUDGET_NOTE = _budget_note()
@@ -174,7 +175,7 @@ def parser():
     p.add_argument("--python-version", default="3.11",
                    help="the Python setup.sh installs (default: 3.11)")
     add_limit_options(p, ["cell_timeout", "timeout", "memory", "processes", "disk",
-                          "max_file_write"])
+                          "max_file_write", "call_timeout", "trusted_budget"])
     p.add_argument("--sandbox", choices=["auto", "none"], default="auto",
                    help="auto (default): grade each submission in the strongest tier the "
                         "container allows (namespaces, else uid), or report a grader-side "

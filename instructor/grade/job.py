@@ -66,6 +66,12 @@ class Limits:
                             "runs a dozen threads)", minimum=16)
     disk: int = _limit(200 << 20, "--max-disk", "disk a hand-in may fill: its folder, /tmp "
                        "and /dev/shm in total", size=True, minimum=16 << 20)
+    call_timeout: int = _limit(120, "--call-timeout", "seconds of wall time per call of "
+                               "the trusted checks into a hand-in's code", minimum=1)
+    trusted_budget: int = _limit(900, "--trusted-budget", "seconds of wall time for all "
+                                 "calls of the trusted checks into one hand-in's code; past "
+                                 "it the remaining checks fail as too slow and the grade is "
+                                 "final", minimum=1)
     grader_memory: int = _limit(2 << 30, "--grader-memory", "address space of the grader's "
                                 "own process for each hand-in", size=True, minimum=512 << 20)
 

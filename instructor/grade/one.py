@@ -467,11 +467,22 @@ def scores_step(w):
     _, w.result.manual = read_scores(w.course, w.job.student_id, w.graded["cells"])
 
 
+def trusted_budget(job, wall_start, now=None):
+    """Seconds the trusted checks may spend in the hand-in's code: the job's
+    trusted_budget, but never past the hand-in's timeout plus half the grace (the rest
+    is for the feedback), so that a notebook that used its whole time followed by a
+    slow worker still ends in a final grade, not in a kill from outside."""
+    now = time.time() if now is None else now
+    left = wall_start + job.limits.timeout + GRACE / 2 - now
+    return max(1.0, min(float(job.limits.trusted_budget), left))
+
+
 def verdict_step(w):
     """The trusted verdict (grade/trusted.py): the kernel's run decides no points."""
     from instructor.grade import trusted
     w.result.tests, _ = trusted.grade_tests(w.job, w.bundle, w.course, w.submitted,
-                                            w.results_file, w.folder, w.notes)
+                                            w.results_file, w.folder, w.notes,
+                                            budget=trusted_budget(w.job, w.phases.wall_start))
     w.result.status = WITH_PROBLEMS if w.notes.problems else GRADED
 
 

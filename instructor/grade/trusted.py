@@ -11,9 +11,11 @@ nothing about the automatic points any more. Instead, grade_tests()
    answers requests with plain data, nothing else;
 3. builds a Subject (a proxy for each routine of the spec, the student's source
    texts for inspection, the results, the instructor's own data) and runs the
-   spec's checks for every automatically graded cell with grade_cell(), in this
+   spec's checks for every automatically graded cell with grade_cells() (the visible
+   checks of all cells before any hidden one), in this
    process, which never imports or executes student code; all calls into the
-   hand-in's code share one time budget (TRUSTED_BUDGET): once it is spent, the
+   hand-in's code share one time budget (the job's trusted_budget, TRUSTED_BUDGET
+   unless --trusted-budget says otherwise): once it is spent, the
    remaining checks fail as "too slow" and the grade is final;
 4. writes each verdict into the hand-in's gradebook (gradebook.py) and returns the
    TestScores read back from it: grades.csv, Formgrader and the feedback show the same.
@@ -30,11 +32,19 @@ import numpy as np
 
 from instructor.assignment import REPO_ROOT, spec as assignment_spec
 from instructor.assignment.model import Klass, resolve
+from instructor.grade.job import Limits
 
 RESULTS_FILE = "notebook_results.npz"
 MAX_RESULTS_BYTES = 64 << 20   # larger results files are not taken out of the kernel's room
-CALL_TIMEOUT = 120        # seconds of wall time per call into the worker
-TRUSTED_BUDGET = 900      # seconds of wall time for all calls into one hand-in's code
+# What the student's code prints in the worker, in the box's runtime folder (a path the
+# worker can write that the grader sees at the same place, whatever the tier); its end
+# goes to the grader's log.
+WORKER_OUTPUT = "worker-output.txt"
+WORKER_OUTPUT_LOGGED = 16 << 10
+# The defaults of Limits.call_timeout and Limits.trusted_budget (--call-timeout,
+# --trusted-budget): a job's limits decide.
+CALL_TIMEOUT = Limits.call_timeout        # seconds of wall time per call into the worker
+TRUSTED_BUDGET = Limits.trusted_budget    # seconds for all calls into one hand-in's code
 
 
 class TrustedGradeError(RuntimeError):
@@ -183,12 +193,13 @@ def grade_tests(job, bundle, course, handin_dir, results_path, work, notes, spec
     - work: a folder of this hand-in for the worker's copy and log.
     - notes: the hand-in's Notes (a line about the worker's own problems, if any).
     - spec: the AssignmentSpec (default: the current assignment's).
-    - budget: seconds for all calls into the hand-in's code (default TRUSTED_BUDGET).
+    - budget: seconds for all calls into the hand-in's code (default: the job's
+      limits.trusted_budget; each call at most limits.call_timeout).
     """
     from instructor.boundary.client import WorkerClient
     from instructor.boundary.results import load_results
     from instructor.grade import gradebook
-    from instructor.grade.verdicts import Subject, grade_cell
+    from instructor.grade.verdicts import Subject, grade_cells
     started = time.perf_counter()
     spec = spec or assignment_spec()
     auto = [c for c in bundle.cells if c.kind == "auto"]
@@ -211,20 +222,33 @@ def grade_tests(job, bundle, course, handin_dir, results_path, work, notes, spec
     sources = copy_package(handin_dir, folder, spec.package, release_dir, bundle.student_files)
     verdicts = {}
     with worker_box(job, bundle, folder) as box:
-        with WorkerClient(box.folder, timeout=CALL_TIMEOUT, memory_bytes=job.limits.memory,
-                          log_path=os.path.join(box.folder, "worker-output.txt"),
-                          budget=TRUSTED_BUDGET if budget is None else budget,
+        with WorkerClient(box.folder, timeout=job.limits.call_timeout,
+                          memory_bytes=job.limits.memory,
+                          log_path=os.path.join(box.runtime_dir, WORKER_OUTPUT),
+                          budget=job.limits.trusted_budget if budget is None else budget,
                           **client_args(box)) as client:
             subject = Subject(proxies(client, spec), sources=sources, results=results,
                               data=data)
-            for c in auto:
-                verdicts[c.grade_id] = grade_cell(c.grade_id, subject, spec)
+            # Visible checks of every cell before any hidden problem reaches the worker.
+            verdicts = grade_cells([c.grade_id for c in auto], subject, spec)
+        _log_worker_output(os.path.join(box.runtime_dir, WORKER_OUTPUT))
     tests = gradebook.write_verdicts(course, job.student_id, auto, verdicts, spec)
     for t in tests:   # the diagnosis in the CSV's notes too (first line)
         if t.status != "passed":
             first = t.message.splitlines()[0] if t.message else ""
             notes.append(f"{t.name}: {first[:200]}")
     return tests, round(time.perf_counter() - started, 2)
+
+
+def _log_worker_output(path, keep=WORKER_OUTPUT_LOGGED):
+    """The end of what the hand-in's code printed in the worker, into the grader's own
+    log (OUT/logs/, the instructor's). The box could write the file, so it is read as
+    hostile: a regular file, not a link, only its last `keep` bytes."""
+    from instructor.sandbox.files import tail
+    text = tail(path, keep)
+    if text.strip():
+        print("==== what the hand-in's code printed in the trusted worker (the end)")
+        print(text, flush=True)
 
 
 def _classes(data):

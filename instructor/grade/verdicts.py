@@ -10,6 +10,12 @@ grade_cell never raises. Its message is what the student reads: the first
 failing check's diagnosis. A hidden check's message never quotes its source,
 its problems or anything the student's code said (an exception's message, a
 value): only the named mistake from the catalogue, or a plain sentence.
+
+grade_cells judges several cells in two rounds: every visible check of every cell
+first, the hidden checks after. The student's code keeps its state between calls (a
+worker serves them all), so it could remember a hidden problem and repeat it in the
+message of a later visible check, which is shown as it is; with the two rounds, no
+hidden input has reached it while anything it says can still be shown.
 """
 import dataclasses
 import warnings
@@ -129,25 +135,50 @@ def grade_cell(grade_id, subject, spec=None):
     Returns a Verdict; never raises (a check raising anything fails the cell with
     a message that says what happened).
     """
+    return grade_cells([grade_id], subject, spec)[grade_id]
+
+
+def grade_cells(grade_ids, subject, spec=None):
+    """{grade_id: Verdict} for the cells grade_ids, as grade_cell judges each, in two
+    rounds: the visible checks of all of them, then the hidden checks of the cells
+    still passing (see the module's doc). Never raises."""
     spec = spec or assignment_spec()
-    try:
-        tests = spec.checks(grade_id)
-    except KeyError:
-        return Verdict(grade_id, False, f"no checks are defined for the cell {grade_id!r}.")
-    for check in tests:
+    plans, verdicts = {}, {}
+    for grade_id in grade_ids:
         try:
-            # Warnings of student code must not reach the grader's log as errors.
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                check(subject)
-        except (Exception, SystemExit) as error:  # anything at all: a failed verdict
-            hidden = getattr(check, "hidden", False)
-            try:
-                message = _boundary_message(error, hidden)
-                if message is None:
-                    message = (_hidden_message(error, spec) if hidden
-                               else _visible_message(error))
-            except Exception:  # a student exception whose str() itself raises
-                message = f"a check failed: {type(error).__name__}."
-            return Verdict(grade_id, False, message)
-    return Verdict(grade_id, True, "")
+            plans[grade_id] = list(spec.checks(grade_id))
+        except KeyError:
+            verdicts[grade_id] = Verdict(grade_id, False,
+                                         f"no checks are defined for the cell {grade_id!r}.")
+    for hidden_round in (False, True):
+        for grade_id, tests in plans.items():
+            if grade_id in verdicts:
+                continue
+            for check in tests:
+                if bool(getattr(check, "hidden", False)) != hidden_round:
+                    continue
+                message = _run_check(check, subject, spec)
+                if message is not None:
+                    verdicts[grade_id] = Verdict(grade_id, False, message)
+                    break
+    return {g: verdicts.get(g) or Verdict(g, True, "") for g in grade_ids}
+
+
+def _run_check(check, subject, spec):
+    """None if the check passes, else the message the student reads."""
+    try:
+        # Warnings of student code must not reach the grader's log as errors.
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            check(subject)
+    except (Exception, SystemExit) as error:  # anything at all: a failed verdict
+        hidden = getattr(check, "hidden", False)
+        try:
+            message = _boundary_message(error, hidden)
+            if message is None:
+                message = (_hidden_message(error, spec) if hidden
+                           else _visible_message(error))
+        except Exception:  # a student exception whose str() itself raises
+            message = f"a check failed: {type(error).__name__}."
+        return message
+    return None

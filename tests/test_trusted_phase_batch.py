@@ -1,0 +1,253 @@
+"""Two hand-ins aimed at the trusted phase, graded in real batches with the jail.
+
+- slow: every function of the student's files sleeps just under the per-call limit
+  when it runs outside the notebook's kernel (the notebook itself passes). Graded with
+  a small --call-timeout and --trusted-budget, it must get a final grade with the
+  remaining checks "too slow", within bounded time, and a re-run must not regrade it.
+- recorder: a forgery whose losses remember every input they are called with (in a
+  module variable, and printed) and answer as the solution does, until a problem comes
+  again: then they raise an exception whose message is everything recorded so far. No hidden input may reach a feedback page,
+  grades.csv or the results JSON; each hand-in of a run without HIDDEN_SEED draws its
+  own hidden problems, and a fixed HIDDEN_SEED gives identical verdicts.
+
+    pytest tests/test_trusted_phase_batch.py -m slow     # three small batches
+"""
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "corpus"))
+
+from helpers import read_grades, run_autograde, scores                # noqa: E402
+from instructor.boundary.jail import bwrap_available                  # noqa: E402
+from variants import CLASSIFIER, SOFTMAX, Ctx, package_solution      # noqa: E402
+from instructor.handin.solved import write_handin                     # noqa: E402
+
+PROBE = bwrap_available()
+pytestmark = [pytest.mark.slow, pytest.mark.jail,
+              pytest.mark.skipif(not PROBE, reason=f"bubblewrap cannot run here: "
+                                                   f"{getattr(PROBE, 'reason', '')}")]
+
+CALL_TIMEOUT, BUDGET, SLEEP = 3, 10, 2.0
+FINAL = ("graded", "graded-with-problems")
+BEGIN = re.compile(r"(?m)^([ \t]*)### BEGIN SOLUTION\n")
+
+# Sleeps only outside the notebook's kernel: the notebook's own checks stay fast.
+SLOW_HEAD = f"""
+import sys as _sys
+import time as _time
+
+
+def _slow():
+    if "ipykernel" not in _sys.modules:
+        _time.sleep({SLEEP})
+"""
+
+# Remembers a fingerprint of every input (dtypes, shapes, a digest of the bytes, reg),
+# printed as it comes, and answers as the solution does; when a problem comes again (the
+# visible ones are asked in several cells), it raises with everything recorded so far:
+# the hidden problems of the cell before would come back as a visible check's message.
+RECORD_HEAD = """
+import hashlib as _hashlib
+import sys as _sys
+
+_SEEN = []
+
+
+def _record(*args):
+    if "ipykernel" in _sys.modules:
+        return
+    parts = []
+    for a in args:
+        a = np.asarray(a)
+        if a.ndim:
+            digest = _hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:12]
+            parts.append(f"{a.dtype}{list(a.shape)}#{digest}")
+        else:
+            parts.append(repr(a.item()))
+    seen = "SEEN<" + "|".join(parts) + ">"
+    if seen in _SEEN and len(_SEEN) > 1:
+        raise ValueError("recorded inputs: " + " ".join(_SEEN))
+    _SEEN.append(seen)
+    if np.size(args[1]) < 10000:   # the problems, not the training minibatches
+        print(seen, flush=True)
+"""
+
+
+def _with_hook(text, head, call):
+    """text with head after its numpy import and `call` first in every solution region."""
+    if not call:
+        return text
+    text = text.replace("import numpy as np\n", "import numpy as np\n" + head + "\n", 1)
+    return BEGIN.sub(lambda m: f"{m.group(0)}{m.group(1)}{call}\n", text)
+
+
+def _handin(ctx, path, head, call_softmax, call_classifier):
+    files = ctx.solution()
+    source = package_solution()
+    files[SOFTMAX] = _with_hook(source[SOFTMAX], head, call_softmax)
+    files[CLASSIFIER] = _with_hook(source[CLASSIFIER], head, call_classifier)
+    write_handin(path, ctx.notebook(), files)
+
+
+def _slow_handin(ctx, path):
+    _handin(ctx, path, SLOW_HEAD, "_slow()", "_slow()")
+
+
+def _recorder_handin(ctx, path):
+    # The losses record (W, X, y, reg); the classifier is the solution's.
+    _handin(ctx, path, RECORD_HEAD, "_record(W, X, y, reg)", "")
+
+
+def _outputs(out, sid):
+    """Everything a student or a spreadsheet sees of one hand-in, as text."""
+    page = "".join(p.read_text(errors="replace")
+                   for p in (out / "feedback").rglob("*") if p.is_file() and sid in str(p))
+    result = (out / "results" / f"{sid}.json").read_text()
+    row = read_grades(out)[sid]
+    return {"feedback": page, "results": result, "notes": row["notes"]}
+
+
+def _signatures(text):
+    return set(re.findall(r"SEEN<[^>]*>", text))
+
+
+def _batch(subs, out, env_seed, *args):
+    import os
+    old = os.environ.get("HIDDEN_SEED")
+    if env_seed is None:
+        os.environ.pop("HIDDEN_SEED", None)
+    else:
+        os.environ["HIDDEN_SEED"] = str(env_seed)
+    try:
+        started = time.monotonic()
+        proc = run_autograde(subs, out, "--jobs", "2", "--sandbox", "namespaces", *args,
+                             synthetic=_batch.data, timeout=2400)
+        took = time.monotonic() - started
+    finally:
+        if old is None:
+            os.environ.pop("HIDDEN_SEED", None)
+        else:
+            os.environ["HIDDEN_SEED"] = old
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc, took
+
+
+@pytest.fixture(scope="session")
+def slow_run(tmp_path_factory, synthetic_cifar, dist):
+    _batch.data = synthetic_cifar
+    subs = tmp_path_factory.mktemp("slow-subs")
+    _slow_handin(Ctx(dist, synthetic_cifar), subs / "softmax_slow-worker.zip")
+    out = tmp_path_factory.mktemp("slow-grading") / "out"
+    limits = ("--call-timeout", str(CALL_TIMEOUT), "--trusted-budget", str(BUDGET))
+    first, took = _batch(subs, out, 11, *limits)
+    results = (out / "results" / "slow-worker.json").read_text()
+    again, took_again = _batch(subs, out, 11, *limits)
+    return out, took, results, again, took_again
+
+
+@pytest.fixture(scope="session")
+def recorder_runs(tmp_path_factory, synthetic_cifar, dist):
+    """Two copies of the recorder in a batch without HIDDEN_SEED, two in one with it."""
+    _batch.data = synthetic_cifar
+    ctx = Ctx(dist, synthetic_cifar)
+    runs = {}
+    for label, seed in (("drawn", None), ("fixed", 4242)):
+        subs = tmp_path_factory.mktemp(f"rec-{label}")
+        for copy in ("a", "b"):
+            _recorder_handin(ctx, subs / f"softmax_rec-{copy}.zip")
+        out = tmp_path_factory.mktemp(f"rec-{label}-grading") / "out"
+        _batch(subs, out, seed)
+        runs[label] = out
+    return runs
+
+
+# ---- the slow worker ----------------------------------------------------------------------
+def test_slow_worker_gets_a_final_grade_with_too_slow(slow_run):
+    out, took, results, _, _ = slow_run
+    row = read_grades(out)["slow-worker"]
+    result = json.loads(results)
+    detail = f"{row['status']} {scores(row)}; notes: {row['notes']}"
+    assert row["status"] in FINAL, detail
+    assert result["status"] in FINAL, detail
+    assert "too slow" in row["notes"], detail
+    page = _outputs(out, "slow-worker")["feedback"]
+    assert "too slow" in page
+    # Some checks ran out of time: not every automatic point.
+    failed = [t for t in result["tests"] if t["status"] != "passed"]
+    assert failed and any("too slow" in t["message"] for t in failed), detail
+
+
+def test_slow_worker_is_bounded_by_the_budget_not_the_timeout(slow_run):
+    out, took, results, _, _ = slow_run
+    result = json.loads(results)
+    # Generous: far below the hand-in's timeout (1800 s) plus grace, whatever the load.
+    assert took < 900, took
+    assert result["phases"].get("trusted checks", 0) < 300, result["phases"]
+
+
+def test_slow_worker_is_not_regraded(slow_run):
+    out, took, results, again, took_again = slow_run
+    assert "1 already" in again.stdout, again.stdout[-2000:]
+    assert (out / "results" / "slow-worker.json").read_text() == results
+
+
+# ---- the recorder -----------------------------------------------------------------------
+def _hidden_signatures(log_a, log_b):
+    """The recorded inputs of one hand-in that the other did not see: the visible
+    problems are the same for everyone, so these come from the hidden ones."""
+    return _signatures(log_a) - _signatures(log_b)
+
+
+def _log(out, sid):
+    return (out / "logs" / f"{sid}.log").read_text(errors="replace")
+
+
+def test_recorder_gets_a_final_grade(recorder_runs):
+    for out in recorder_runs.values():
+        for sid in ("rec-a", "rec-b"):
+            row = read_grades(out)[sid]
+            assert row["status"] in FINAL, (sid, row["status"], row["notes"])
+            assert _signatures(_log(out, sid)), "the recorder was never called"
+
+
+def test_hidden_problems_differ_without_a_fixed_seed(recorder_runs):
+    out = recorder_runs["drawn"]
+    a, b = _log(out, "rec-a"), _log(out, "rec-b")
+    assert _hidden_signatures(a, b) and _hidden_signatures(b, a)
+    assert _signatures(a) & _signatures(b), "the visible problems should be shared"
+
+
+def test_fixed_seed_gives_identical_problems_and_verdicts(recorder_runs):
+    out = recorder_runs["fixed"]
+    rows = read_grades(out)
+    assert _signatures(_log(out, "rec-a")) == _signatures(_log(out, "rec-b"))
+    assert scores(rows["rec-a"]) == scores(rows["rec-b"])
+    assert rows["rec-a"]["notes"] == rows["rec-b"]["notes"]
+    tests = [json.loads((out / "results" / f"{sid}.json").read_text())["tests"]
+             for sid in ("rec-a", "rec-b")]
+    assert tests[0] == tests[1]
+
+
+def _digests(signatures):
+    return {d for s in signatures for d in re.findall(r"#([0-9a-f]{12})", s)}
+
+
+def test_no_hidden_input_is_shown(recorder_runs):
+    out = recorder_runs["drawn"]
+    logs = {sid: _log(out, sid) for sid in ("rec-a", "rec-b")}
+    shared = _digests(_signatures(logs["rec-a"]) & _signatures(logs["rec-b"]))
+    for sid, other in (("rec-a", "rec-b"), ("rec-b", "rec-a")):
+        # Arrays only this hand-in was given (not also part of a visible problem).
+        hidden = _digests(_hidden_signatures(logs[sid], logs[other])) - shared
+        assert len(hidden) > 5
+        shown = _outputs(out, sid)
+        for where, text in shown.items():
+            leaked = sorted(d for d in hidden if d in text)
+            assert not leaked, (sid, where, leaked)
+        # The recorder's own messages do reach the page, for the visible problems.
+        assert "recorded inputs" in shown["feedback"] and "recorded inputs" in shown["results"]
