@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from instructor.boundary import protocol
-from instructor.boundary.protocol import Limits, ProtocolError
+from instructor.boundary.protocol import MessageLimits, ProtocolError
 
 
 def frame_body(frame):
@@ -124,7 +124,7 @@ def test_decode_refuses_data_of_the_wrong_length(shape, data):
 
 
 def test_limits_on_dimensions_array_bytes_count_and_depth():
-    small = Limits(max_ndim=2, max_array_bytes=800, max_arrays=2, max_depth=3, max_header=200)
+    small = MessageLimits(max_ndim=2, max_array_bytes=800, max_arrays=2, max_depth=3, max_header=200)
     with pytest.raises(ProtocolError, match="dimensions"):
         protocol.decode(body_with(npy_bytes(np.zeros((1, 1, 1)))), small)
     # A huge declared shape is refused from the header alone, before any data.
@@ -183,7 +183,7 @@ def test_read_message_refuses_an_oversized_frame_before_reading_it():
     head = protocol.MAGIC + struct.pack(">Q", 1 << 40)
     read_exact, calls = reader(head + b"\0" * 100)
     with pytest.raises(ProtocolError, match="larger than"):
-        protocol.read_message(read_exact, Limits(max_frame=1 << 20))
+        protocol.read_message(read_exact, MessageLimits(max_frame=1 << 20))
     assert calls == [12]
 
 

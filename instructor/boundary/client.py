@@ -22,7 +22,7 @@ NotImplementedError` works.
 
 WorkerClient(package_dir, launcher=(), python=sys.executable, timeout=60,
              memory_bytes=4 GiB, cpu_seconds=None, log_path=None, env=None,
-             preexec_fn=None, cwd=None, limits=protocol.Limits())
+             preexec_fn=None, cwd=None, limits=protocol.MessageLimits())
 - launcher: argv prefix put before the worker's command (a bwrap command from
   jail.py); the worker and package paths must be visible at the same place inside.
 - timeout: seconds of wall time per call; on a timeout or a crash the worker is
@@ -139,7 +139,7 @@ def _number_array(a, what):
 class WorkerClient:
     def __init__(self, package_dir, launcher=(), python=sys.executable, timeout=60.0,
                  memory_bytes=4 << 30, cpu_seconds=None, log_path=None, env=None,
-                 preexec_fn=None, cwd=None, limits=protocol.Limits(), budget=None):
+                 preexec_fn=None, cwd=None, limits=protocol.MessageLimits(), budget=None):
         self.budget = None if budget is None else float(budget)
         self._budget_end = None
         self.package_dir = os.path.abspath(package_dir)

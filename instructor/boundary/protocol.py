@@ -18,15 +18,15 @@ On the wire a message is one frame:
             npy bytes           a version 1.0 / 2.0 / 3.0 .npy file
 
 API:
-- Limits(max_frame, max_header, max_arrays, max_array_bytes, max_ndim, max_depth):
+- MessageLimits(max_frame, max_header, max_arrays, max_array_bytes, max_ndim, max_depth):
   the bounds every decoder enforces (defaults below).
-- encode(meta, arrays=None, limits=Limits()) -> bytes: one frame.
-- decode(body, limits=Limits()) -> (meta, arrays): a frame's body (after magic and
+- encode(meta, arrays=None, limits=MessageLimits()) -> bytes: one frame.
+- decode(body, limits=MessageLimits()) -> (meta, arrays): a frame's body (after magic and
   length), arrays a dict name -> writable, native-byte-order ndarray.
-- read_message(read_exact, limits=Limits()) -> (meta, arrays): read_exact(n) must
+- read_message(read_exact, limits=MessageLimits()) -> (meta, arrays): read_exact(n) must
   return exactly n bytes or b"" at a clean end of stream; raises Closed when the
   stream ended before a frame began.
-- write_message(write_all, meta, arrays=None, limits=Limits()).
+- write_message(write_all, meta, arrays=None, limits=MessageLimits()).
 - check_array(a, limits) -> a: raises ProtocolError unless a is a sendable array.
 - decode_npy(raw, limits, where) -> ndarray: one .npy file's bytes, strictly checked.
 - ProtocolError (ValueError): malformed or oversized input; Closed (ProtocolError):
@@ -57,7 +57,7 @@ class Closed(ProtocolError):
 
 
 @dataclasses.dataclass(frozen=True)
-class Limits:
+class MessageLimits:
     max_frame: int = 1 << 31          # bytes in one frame
     max_header: int = 1 << 20         # bytes of JSON header
     max_arrays: int = 16              # arrays in one message
@@ -141,7 +141,7 @@ def _check_shape(shape, itemsize, limits, where):
     return nbytes
 
 
-def check_array(a, limits=Limits(), where="array"):
+def check_array(a, limits=MessageLimits(), where="array"):
     """Raise ProtocolError unless a is an ndarray this protocol can carry."""
     if not isinstance(a, np.ndarray):
         raise ProtocolError(f"{where}: expected a numpy array, got {type(a).__name__}")
@@ -205,7 +205,7 @@ decode_npy = _decode_array
 
 
 # ---- frames --------------------------------------------------------------------------------
-def encode(meta, arrays=None, limits=Limits()):
+def encode(meta, arrays=None, limits=MessageLimits()):
     """One frame (magic, length, body) holding meta and the named arrays."""
     arrays = dict(arrays or {})
     if len(arrays) > limits.max_arrays:
@@ -222,7 +222,7 @@ def encode(meta, arrays=None, limits=Limits()):
     return b"".join([MAGIC, _LEN8.pack(size), *parts])
 
 
-def decode(body, limits=Limits()):
+def decode(body, limits=MessageLimits()):
     """(meta, arrays) from the body of one frame; every length is checked."""
     view = memoryview(body)
     if len(view) < 4:
@@ -246,7 +246,7 @@ def decode(body, limits=Limits()):
     return meta, arrays
 
 
-def read_message(read_exact, limits=Limits()):
+def read_message(read_exact, limits=MessageLimits()):
     """Read one frame with read_exact(n) and decode it."""
     head = read_exact(12)
     if not head:
@@ -262,5 +262,5 @@ def read_message(read_exact, limits=Limits()):
     return decode(body, limits)
 
 
-def write_message(write_all, meta, arrays=None, limits=Limits()):
+def write_message(write_all, meta, arrays=None, limits=MessageLimits()):
     write_all(encode(meta, arrays, limits))

@@ -195,7 +195,7 @@ def _floats(a, ndim, max_dims):
     return a
 
 
-def load_results(path, values=None, w_shape=None, limits=protocol.Limits()):
+def load_results(path, values=None, w_shape=None, limits=protocol.MessageLimits()):
     """Validated NotebookResults from the file results_code wrote (untrusted)."""
     values = _spec_values(values)
     keys = [v.key for v in values]

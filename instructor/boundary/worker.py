@@ -405,7 +405,7 @@ def finish_log(thread, wait=2.0):
         thread.join(wait)
 
 
-def serve(read_fd, write_fd, package_dir, limits=protocol.Limits()):
+def serve(read_fd, write_fd, package_dir, limits=protocol.MessageLimits()):
     """Answer requests until the other side closes the stream."""
     # Our own copies of the protocol stream, as file objects that student code is not
     # handed; it could still find them, but then it only forges its own answers.

@@ -20,7 +20,7 @@ import json
 import typing
 from dataclasses import dataclass, field
 
-from instructor.handin.unpack import Limits as UnpackLimits
+from instructor.handin.unpack import UnpackLimits
 
 # Result.status: graded, graded-with-problems (something repaired, a limit hit),
 # not-graded (the hand-in is unusable: the notes say why), grader-error (our fault).

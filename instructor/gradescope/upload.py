@@ -105,7 +105,7 @@ def check_has_notebook(data, limits):
 def upload_as_zip(folder, limits):
     """(zip bytes, name of the upload, notes) for the submission folder.
 
-    limits is an unpack.Limits. Raises HandinError, with a message for the
+    limits is an unpack.UnpackLimits. Raises HandinError, with a message for the
     student, when there is nothing to grade."""
     base, zips, notes = find_base(folder)
     if base is not None:

@@ -31,7 +31,7 @@ class HandinError(Exception):
 
 
 @dataclass
-class Limits:
+class UnpackLimits:
     max_handin: int = 50 << 20       # size of the zip file
     max_unpacked: int = 200 << 20    # bytes taken out of it, in total
     max_file: int = 100 << 20        # bytes of one file taken out
@@ -140,7 +140,7 @@ def _wanted(parts):
     return parts[0] == PACKAGE and parts[-1].endswith(".py")
 
 
-def unpack(data, dest, limits=Limits()):
+def unpack(data, dest, limits=UnpackLimits()):
     """Take the notebook(s) and the package's .py files out of a zip into dest.
 
     data is the zip's bytes (or the path of a zip file).
