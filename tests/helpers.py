@@ -199,6 +199,42 @@ def run_autograde(submissions, out, *args, timeout=1800, synthetic=None):
                       *args, env=env, timeout=timeout)
 
 
+# ---- batches shared by several test files -------------------------------------------------
+SMALL_CLASS_ROSTER = "id,first_name,last_name\nsol,Ada,Lovelace\nbug,Ben,Babbage\nrel,,\n"
+
+
+def doubled_reg_gradient(dist):
+    """The solution's files with the vectorized regularization gradient doubled
+    (one character away from the solution)."""
+    py = package(dist)
+    py["cs231n/classifiers/softmax.py"] = replace_once(
+        py["cs231n/classifiers/softmax.py"], "dW += 2 * reg * W", "dW += 4 * reg * W")
+    return py
+
+
+def grade_small_class(tmp_path_factory, synthetic, dist):
+    """A small class graded by `autograde` with default options (in the jail where one
+    can run), once per session (tests/conftest.py's small_class):
+
+        sol   the solution                                 (softmax_sol.zip)
+        bug   the solution with the vectorized regularization gradient doubled
+        rel   the untouched release
+        roster.csv naming the three.
+
+    Returns (subs, out, proc). Used by the class report's tests and as the local
+    grades the Dask cluster must reproduce (it grades copies of sol's and bug's zips)."""
+    subs = tmp_path_factory.mktemp("small-class-handins")
+    handin(subs / "softmax_sol.zip", dist)
+    handin(subs / "softmax_bug.zip", dist, notebook=student_notebook(dist),
+           py=doubled_reg_gradient(dist))
+    handin(subs / "softmax_rel.zip", dist, solved=False)
+    (subs / "roster.csv").write_text(SMALL_CLASS_ROSTER)
+    out = tmp_path_factory.mktemp("small-class-grading") / "out"
+    proc = run_autograde(subs, out, "--jobs", "2", synthetic=synthetic)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return subs, out, proc
+
+
 def read_grades(out):
     with open(Path(out) / "grades.csv", newline="") as f:
         rows = list(csv.DictReader(f))

@@ -2,13 +2,15 @@
 
 A scheduler and worker processes run here as an instructor starts them by hand
 (tests/dask_cluster.py). Two hand-ins, the solution and a known bug, are graded
-once locally (--jobs 2) and once on the cluster, where a worker without the data
+once locally (--jobs 2, in the small class of tests/conftest.py, shared with the class
+report's tests) and once on the cluster, where a worker without the data
 set is present from the start and a good worker is killed (SIGKILL) in the
 middle of a hand-in. The cluster's grades must equal the local ones, every
 hand-in graded, and nothing the killed worker started may keep running.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -18,8 +20,8 @@ import pytest
 pytest.importorskip("distributed")
 
 from dask_cluster import LocalDaskCluster  # noqa: E402
-from helpers import (AUTO_MAX, REPO, TESTS, gradebook_grades, handin,  # noqa: E402
-                     package, read_grades, replace_once, run_autograde, scores)
+from helpers import (AUTO_MAX, REPO, TESTS, gradebook_grades, read_grades,  # noqa: E402
+                     run_autograde, scores)
 
 from instructor.grade.dask_engine import (WorkerSetupError, code_fingerprint,  # noqa: E402
                                           grade_on_worker)
@@ -31,22 +33,20 @@ BUG_LOSES = "test_vectorized"      # the regularization gradient off by 2x
 
 
 @pytest.fixture(scope="module")
-def submissions(tmp_path_factory, dist):
+def submissions(tmp_path_factory, small_class):
+    """Copies of the small class's sol and bug zips (tests/conftest.py), without its
+    roster and its third hand-in."""
     subs = tmp_path_factory.mktemp("dask-handins")
-    handin(subs / "softmax_sol.zip", dist)
-    py = package(dist)
-    py["cs231n/classifiers/softmax.py"] = replace_once(
-        py["cs231n/classifiers/softmax.py"], "dW += 2 * reg * W", "dW += 4 * reg * W")
-    handin(subs / "softmax_bug.zip", dist, py=py)
+    for sid in ("sol", "bug"):
+        shutil.copy2(small_class[0] / f"softmax_{sid}.zip", subs)
     return subs
 
 
 @pytest.fixture(scope="module")
-def local_grades(tmp_path_factory, submissions, synthetic_cifar):
-    out = tmp_path_factory.mktemp("dask-local") / "out"
-    proc = run_autograde(submissions, out, "--jobs", "2", synthetic=synthetic_cifar)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return read_grades(out)
+def local_grades(small_class):
+    """The rows of the same two zips graded locally (--jobs 2) in the small class's batch."""
+    grades = read_grades(small_class[1])
+    return {sid: grades[sid] for sid in ("sol", "bug")}
 
 
 def _children(pid):

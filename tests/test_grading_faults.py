@@ -2,9 +2,10 @@
 
 Each hand-in below breaks one thing (a few break several that do not interact);
 the test asserts the score of every test cell, the line in grades.csv and that
-no other grade is touched. The batch runs with small limits (60 s per cell,
-3 GB of memory, 1 MB zips), and the solved hand-ins
-use a small hyperparameter grid so that the batch stays quick.
+no other grade is touched. The batch runs with small limits (30 s per cell and per
+call of the trusted checks, 3 GB of memory, 1 MB zips): the hand-ins that hang spin
+until a limit stops them, so the limits set the batch's time. The solved hand-ins use
+a small hyperparameter grid (no cell of theirs needs more than a few seconds).
 
 Expected points per test cell, in the order of TESTS:
 naive_loss 3, naive_grad 3, vectorized 4, sgd 3, sweep 3, accuracy 1.
@@ -31,8 +32,9 @@ pytestmark = pytest.mark.slow
 
 PREDICT = "        y_pred = np.argmax(X @ self.W, axis=1)\n"
 NAIVE_START = "    ### BEGIN SOLUTION\n    num_train, num_classes = X.shape[0], W.shape[1]\n"
-LIMITS = ["--jobs", "2", "--cell-timeout", "60", "--timeout", "600", "--memory", "3G",
-          "--max-handin", "1M", "--max-unpacked", "5M"]
+CELL_TIMEOUT = 30
+LIMITS = ["--jobs", "2", "--cell-timeout", str(CELL_TIMEOUT), "--call-timeout", "30",
+          "--timeout", "600", "--memory", "3G", "--max-handin", "1M", "--max-unpacked", "5M"]
 
 
 def pts(naive_loss, naive_grad, vectorized, sgd, sweep, accuracy):
@@ -44,7 +46,8 @@ ZERO = pts(0, 0, 0, 0, 0, 0)
 
 # student id -> (expected points, status, phrases expected in the notes)
 EXPECTED = {
-    "hang": (pts(3, 3, 4, 0, 0, 0), "graded-with-problems", ["time limit of 60 s per cell"]),
+    "hang": (pts(3, 3, 4, 0, 0, 0), "graded-with-problems",
+             [f"time limit of {CELL_TIMEOUT} s per cell"]),
     # Points come from the grader's own checks of the functions, on its own problems:
     # a predict that hangs or dies once in the notebook (on more than 1000 rows), a
     # naive loss that runs out of memory for reg > 10, or a kernel whose numpy was

@@ -8,9 +8,10 @@
   module variable, and printed) and answer as the solution does, until a problem comes
   again: then they raise an exception whose message is everything recorded so far. No hidden input may reach a feedback page,
   grades.csv or the results JSON; each hand-in of a run without HIDDEN_SEED draws its
-  own hidden problems, and a fixed HIDDEN_SEED gives identical verdicts.
+  own hidden problems, and a fixed HIDDEN_SEED gives identical verdicts. Its builder is
+  in tests/corpus/variants.py; the run without HIDDEN_SEED is the corpus's batch.
 
-    pytest tests/test_trusted_phase_batch.py -m slow     # three small batches
+    pytest tests/test_trusted_phase_batch.py -m slow     # the corpus's batch and two small ones
 """
 import json
 import re
@@ -24,8 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "corpus"))
 
 from helpers import read_grades, run_autograde, scores                # noqa: E402
 from instructor.boundary.jail import bwrap_available                  # noqa: E402
-from variants import CLASSIFIER, SOFTMAX, Ctx, package_solution      # noqa: E402
-from instructor.handin.solved import write_handin                     # noqa: E402
+from variants import RECORDERS, Ctx, hooked_handin, recorder_handin  # noqa: E402
 
 PROBE = bwrap_available()
 pytestmark = [pytest.mark.slow, pytest.mark.jail,
@@ -34,7 +34,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.jail,
 
 CALL_TIMEOUT, BUDGET, SLEEP = 3, 10, 2.0
 FINAL = ("graded", "graded-with-problems")
-BEGIN = re.compile(r"(?m)^([ \t]*)### BEGIN SOLUTION\n")
 
 # Sleeps only outside the notebook's kernel: the notebook's own checks stay fast.
 SLOW_HEAD = f"""
@@ -47,60 +46,8 @@ def _slow():
         _time.sleep({SLEEP})
 """
 
-# Remembers a fingerprint of every input (dtypes, shapes, a digest of the bytes, reg),
-# printed as it comes, and answers as the solution does; when a problem comes again (the
-# visible ones are asked in several cells), it raises with everything recorded so far:
-# the hidden problems of the cell before would come back as a visible check's message.
-RECORD_HEAD = """
-import hashlib as _hashlib
-import sys as _sys
-
-_SEEN = []
-
-
-def _record(*args):
-    if "ipykernel" in _sys.modules:
-        return
-    parts = []
-    for a in args:
-        a = np.asarray(a)
-        if a.ndim:
-            digest = _hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:12]
-            parts.append(f"{a.dtype}{list(a.shape)}#{digest}")
-        else:
-            parts.append(repr(a.item()))
-    seen = "SEEN<" + "|".join(parts) + ">"
-    if seen in _SEEN and len(_SEEN) > 1:
-        raise ValueError("recorded inputs: " + " ".join(_SEEN))
-    _SEEN.append(seen)
-    if np.size(args[1]) < 10000:   # the problems, not the training minibatches
-        print(seen, flush=True)
-"""
-
-
-def _with_hook(text, head, call):
-    """text with head after its numpy import and `call` first in every solution region."""
-    if not call:
-        return text
-    text = text.replace("import numpy as np\n", "import numpy as np\n" + head + "\n", 1)
-    return BEGIN.sub(lambda m: f"{m.group(0)}{m.group(1)}{call}\n", text)
-
-
-def _handin(ctx, path, head, call_softmax, call_classifier):
-    files = ctx.solution()
-    source = package_solution()
-    files[SOFTMAX] = _with_hook(source[SOFTMAX], head, call_softmax)
-    files[CLASSIFIER] = _with_hook(source[CLASSIFIER], head, call_classifier)
-    write_handin(path, ctx.notebook(), files)
-
-
 def _slow_handin(ctx, path):
-    _handin(ctx, path, SLOW_HEAD, "_slow()", "_slow()")
-
-
-def _recorder_handin(ctx, path):
-    # The losses record (W, X, y, reg); the classifier is the solution's.
-    _handin(ctx, path, RECORD_HEAD, "_record(W, X, y, reg)", "")
+    hooked_handin(ctx, path, SLOW_HEAD, "_slow()", "_slow()")
 
 
 def _outputs(out, sid):
@@ -151,18 +98,18 @@ def slow_run(tmp_path_factory, synthetic_cifar, dist):
 
 
 @pytest.fixture(scope="session")
-def recorder_runs(tmp_path_factory, synthetic_cifar, dist):
-    """Two copies of the recorder in a batch without HIDDEN_SEED, two in one with it."""
+def recorder_runs(tmp_path_factory, synthetic_cifar, dist, corpus_batch):
+    """Two copies of the recorder in a batch without HIDDEN_SEED (the corpus's batch,
+    tests/conftest.py), two in one with it."""
     _batch.data = synthetic_cifar
     ctx = Ctx(dist, synthetic_cifar)
-    runs = {}
-    for label, seed in (("drawn", None), ("fixed", 4242)):
-        subs = tmp_path_factory.mktemp(f"rec-{label}")
-        for copy in ("a", "b"):
-            _recorder_handin(ctx, subs / f"softmax_rec-{copy}.zip")
-        out = tmp_path_factory.mktemp(f"rec-{label}-grading") / "out"
-        _batch(subs, out, seed)
-        runs[label] = out
+    runs = {"drawn": corpus_batch["out"]}
+    subs = tmp_path_factory.mktemp("rec-fixed")
+    for sid in RECORDERS:
+        recorder_handin(ctx, subs / f"softmax_{sid}.zip")
+    out = tmp_path_factory.mktemp("rec-fixed-grading") / "out"
+    _batch(subs, out, 4242)
+    runs["fixed"] = out
     return runs
 
 

@@ -1,5 +1,6 @@
-"""The corpus (variants.py) graded in ONE real batch with the jail: every correct variant
-gets every automatic point, every forgery no more than it earns, nothing is a grader error.
+"""The corpus (variants.py) graded in ONE real batch with the jail (tests/conftest.py's
+corpus_batch, shared with the trusted phase's recorder): every correct variant gets every
+automatic point, every forgery no more than it earns, nothing is a grader error.
 
     pytest tests/corpus -m slow            # about 25 hand-ins: several minutes on 2 cores
 """
@@ -11,9 +12,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import AUTO_MAX, read_grades, run_autograde, scores   # noqa: E402
+from helpers import AUTO_MAX, read_grades, scores                  # noqa: E402
 from instructor.boundary.jail import bwrap_available                 # noqa: E402
-from variants import VARIANTS, build_all                             # noqa: E402
+from variants import VARIANTS                                        # noqa: E402
 
 PROBE = bwrap_available()
 pytestmark = [pytest.mark.slow, pytest.mark.jail,
@@ -22,13 +23,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.jail,
 
 
 @pytest.fixture(scope="session")
-def corpus(tmp_path_factory, synthetic_cifar, dist):
-    subs = tmp_path_factory.mktemp("corpus")
-    names = build_all(dist, subs, synthetic_cifar)
-    out = tmp_path_factory.mktemp("corpus-grading") / "out"
-    proc = run_autograde(subs, out, "--jobs", "2", "--sandbox", "namespaces",
-                         synthetic=synthetic_cifar, timeout=3600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+def corpus(corpus_batch):
+    """The corpus's rows of the batch (tests/conftest.py, which grades the trusted phase's
+    recorder alongside), with a table of what each variant got."""
+    out, names = corpus_batch["out"], corpus_batch["names"]
     rows = read_grades(out)
     table = []
     for name, variant in VARIANTS.items():

@@ -6,6 +6,9 @@ in the two student files, editing notebook cells, adding or leaving out files. A
 variant must get every automatic point; a forgery at most what it earns (`expected`).
 
     VARIANTS: {name: Variant}, built into a folder of zips by build_all(dist, folder, data).
+
+The recorder of tests/test_trusted_phase_batch.py is built here too (recorder_handin):
+its copies are graded in the corpus's batch.
 """
 import dataclasses
 import json
@@ -545,3 +548,61 @@ def build_all(dist, folder, data):
             write_handin(path, nb, files)
         names[name] = sid
     return names
+
+
+# ---- hand-ins aimed at the trusted phase (tests/test_trusted_phase_batch.py) ------------------
+# The recorder is graded in the corpus's batch (tests/conftest.py's corpus_batch).
+BEGIN = re.compile(r"(?m)^([ \t]*)### BEGIN SOLUTION\n")
+
+# Remembers a fingerprint of every input (dtypes, shapes, a digest of the bytes, reg),
+# printed as it comes, and answers as the solution does; when a problem comes again (the
+# visible ones are asked in several cells), it raises with everything recorded so far:
+# the hidden problems of the cell before would come back as a visible check's message.
+RECORD_HEAD = """
+import hashlib as _hashlib
+import sys as _sys
+
+_SEEN = []
+
+
+def _record(*args):
+    if "ipykernel" in _sys.modules:
+        return
+    parts = []
+    for a in args:
+        a = np.asarray(a)
+        if a.ndim:
+            digest = _hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:12]
+            parts.append(f"{a.dtype}{list(a.shape)}#{digest}")
+        else:
+            parts.append(repr(a.item()))
+    seen = "SEEN<" + "|".join(parts) + ">"
+    if seen in _SEEN and len(_SEEN) > 1:
+        raise ValueError("recorded inputs: " + " ".join(_SEEN))
+    _SEEN.append(seen)
+    if np.size(args[1]) < 10000:   # the problems, not the training minibatches
+        print(seen, flush=True)
+"""
+RECORDERS = ("rec-a", "rec-b")   # two copies of the recorder: softmax_<id>.zip
+
+
+def with_hook(text, head, call):
+    """text with head after its numpy import and `call` first in every solution region."""
+    if not call:
+        return text
+    text = text.replace("import numpy as np\n", "import numpy as np\n" + head + "\n", 1)
+    return BEGIN.sub(lambda m: f"{m.group(0)}{m.group(1)}{call}\n", text)
+
+
+def hooked_handin(ctx, path, head, call_softmax, call_classifier):
+    """The solution with head and a call in every solution region of both student files."""
+    files = ctx.solution()
+    source = package_solution()
+    files[SOFTMAX] = with_hook(source[SOFTMAX], head, call_softmax)
+    files[CLASSIFIER] = with_hook(source[CLASSIFIER], head, call_classifier)
+    write_handin(path, ctx.notebook(), files)
+
+
+def recorder_handin(ctx, path):
+    """The losses record (W, X, y, reg); the classifier is the solution's."""
+    hooked_handin(ctx, path, RECORD_HEAD, "_record(W, X, y, reg)", "")
