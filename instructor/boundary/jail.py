@@ -1,7 +1,7 @@
 """The `namespaces` tier: an allow-list bubblewrap sandbox with limits on totals (Linux).
 
     probe = bwrap_available()            # truthy, or .reason says why not
-    with Jail(work_dir, data_dir=cifar_dir, read_only=[worker files], slot=0) as jail:
+    with Jail(work_dir, data_dir=dataset_dir, read_only=[worker files], slot=0) as jail:
         subprocess.run(jail.command() + [sys.executable, ...], env=jail.env(),
                        preexec_fn=jail.preexec, close_fds=True, pass_fds=...)
 
@@ -379,8 +379,8 @@ def bwrap_available(uid=61999):
                             "package")
     # Probes on one machine take turns: they all use the one probe uid (grading
     # processes and Dask workers probe at the same time when they start).
-    lock = os.fdopen(os.open(os.path.join(tempfile.gettempdir(), f"softmax-jail-probe-{os.geteuid()}-{uid}.lock"),
-                             os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600), "r+")
+    lock_file = os.path.join(tempfile.gettempdir(), f"grader-jail-probe-{os.geteuid()}-{uid}.lock")
+    lock = os.fdopen(os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600), "r+")
     with lock, tempfile.TemporaryDirectory() as work:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:

@@ -439,7 +439,7 @@ def serve(read_fd, write_fd, package_dir, limits=protocol.MessageLimits()):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--package-dir", required=True,
-                        help="folder that holds the student's cs231n package")
+                        help="folder that holds the student's package")
     parser.add_argument("--fds", required=True, help="R,W: request and answer descriptors")
     parser.add_argument("--log", help="file for what student code prints (default: dropped)")
     parser.add_argument("--max-log", type=int, default=1 << 20, help="bytes of log kept")

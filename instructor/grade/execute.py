@@ -112,7 +112,7 @@ UNMEASURABLE = 1 << 62
 # (nbgrader's tools, scikit-learn, dask, ...). Run in the kernel before the first cell (and
 # after a restart), this finder makes importing any other installed package fail as it
 # would on the student's machine, with a message that says what grading has. Python's
-# standard library and modules outside site-packages (the assignment's own cs231n) are
+# standard library and modules outside site-packages (the assignment's own package) are
 # not affected. It only stops accidents: the kernel runs student code, which could remove it.
 PACKAGE_GATE = r'''
 def _gate(allowed, message):
