@@ -31,6 +31,8 @@ or the folder named by the environment variable ASSIGNMENT_DIR.
 import dataclasses
 import functools
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -259,13 +261,43 @@ class AssignmentSpec:
         return self
 
 
+class _FolderFinder(importlib.abc.MetaPathFinder):
+    """Finds the top-level modules and packages of one assignment folder, and only
+    those: an assignment outside this project (a test fixture, a course's own)
+    imports its spec's modules, and they import each other, without the folder
+    going onto sys.path, where every other import would search it too."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def find_spec(self, name, path=None, target=None):
+        if path is not None or "." in name:
+            return None     # submodules: found through their package's own __path__
+        if not (os.path.exists(os.path.join(self.root, name + ".py"))
+                or os.path.isdir(os.path.join(self.root, name))):
+            return None
+        return importlib.machinery.PathFinder.find_spec(name, [self.root])
+
+
+_finders = {}
+
+
+def _find_in(root):
+    """Let imports find the top-level modules of the assignment folder root (once)."""
+    root = os.path.realpath(root)
+    if root not in _finders:
+        _finders[root] = _FolderFinder(root)
+        # First: the assignment's own modules win over installed ones of the same name.
+        sys.meta_path.insert(0, _finders[root])
+
+
 def resolve_module(name, root=None):
     """Import a module by dotted name; an assignment folder's own modules first."""
-    if root and os.path.isdir(root) and root not in sys.path:
+    if root and os.path.isdir(root):
         top = name.split(".")[0]
         if os.path.exists(os.path.join(root, top + ".py")) or os.path.isdir(
                 os.path.join(root, top)):
-            sys.path.insert(0, root)
+            _find_in(root)
     return importlib.import_module(name)
 
 
