@@ -24,12 +24,11 @@ An AssignmentSpec declares
   environment variable that names it, the release file that downloads it).
 
 References are strings resolved on use (resolve()), so reading a spec imports
-nothing of the assignment's code. spec(folder) loads the spec of an assignment
-folder: this repository's by default, or FOLDER/assignment_spec.py (its SPEC),
-or the folder named by the environment variable ASSIGNMENT_DIR.
+nothing of the assignment's code. load_spec(folder) loads the SPEC of
+FOLDER/assignment_spec.py; current.py's spec() chooses which assignment the
+tools work on.
 """
 import dataclasses
-import functools
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -325,20 +324,3 @@ def load_spec(folder):
     if not isinstance(found, AssignmentSpec):
         raise ValueError(f"{path} defines no SPEC (an AssignmentSpec)")
     return found.validate()
-
-
-@functools.lru_cache(maxsize=None)
-def _spec(folder):
-    if folder is None:
-        from . import softmax
-        return softmax.SPEC.validate()
-    return load_spec(folder)
-
-
-def spec(folder=None):
-    """The assignment's spec: FOLDER's, else $ASSIGNMENT_DIR's, else this repository's."""
-    folder = folder or os.environ.get(ENV_VAR) or None
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if folder and os.path.realpath(folder) == os.path.realpath(here):
-        folder = None
-    return _spec(os.path.realpath(folder) if folder else None)

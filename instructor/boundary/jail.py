@@ -65,6 +65,8 @@ import sys
 import sysconfig
 import tempfile
 
+from instructor.sandbox.limits import minimal_env, processes_of, tasks_of
+
 MS_NOSUID, MS_NODEV = 2, 4
 MNT_DETACH = 2
 # Runs as root inside the jail, in an isolated interpreter without site (nothing of
@@ -155,11 +157,6 @@ def _is_under(path, folder):
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def _processes_of(uid):
-    from instructor.sandbox.limits import processes_of
-    return processes_of(uid)
-
-
 class Jail:
     def __init__(self, work_dir, data_dir=None, read_only=(), deny=(), slot=0,
                  uid_base=61000, limits=None, python=sys.executable):
@@ -208,7 +205,7 @@ class Jail:
             for name in ("tmp", "run"):
                 os.mkdir(os.path.join(self.state_dir, name), 0o700)
             return self
-        busy = _processes_of(self.uid)
+        busy = processes_of(self.uid)
         if busy:
             raise JailError(f"uid {self.uid} already runs processes {busy[:5]}: another "
                             "jail uses this slot")
@@ -344,7 +341,6 @@ class Jail:
         for the slot's own uid; for a normal user, what that user runs now plus it."""
         if not self.rootless:
             return self.limits.processes
-        from instructor.sandbox.limits import tasks_of
         return tasks_of(os.getuid()) + self.limits.processes
 
     @property
@@ -365,7 +361,6 @@ class Jail:
         os.umask(0o022)
 
     def env(self, **extra):
-        from instructor.sandbox.box import minimal_env
         return minimal_env("/tmp", **extra)
 
 
