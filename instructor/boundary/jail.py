@@ -11,7 +11,7 @@ What a jailed process sees (everything else is absent, not just unreadable):
 - read-only: /usr (with /bin, /lib, /lib64, /sbin as on the host), the Python
   installation and its packages (sys.prefix, sys.base_prefix, site-packages), a
   few files of /etc the dynamic loader needs, the data set folder, and the paths
-  passed as read_only (e.g. the worker's two files);
+  passed as read_only (e.g. the worker's files);
 - read-write: a copy of work_dir, shown at work_dir's own path, /tmp, /dev/shm,
   all in ONE tmpfs of limits.disk bytes, so their total can never exceed it; and
   runtime_dir (for sockets shared with the grader, at the same path on both sides);
