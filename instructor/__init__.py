@@ -1,5 +1,6 @@
-"""Instructor tools of the softmax assignment, laid out as its pipeline:
+"""Instructor tools of an assignment, laid out as its pipeline:
 
+    assignment/  the assignment's one spec (this repository's: softmax.py) and its loader
     release/     build the student release from this repository (solutions stripped)
     handin/      find, unpack and repair students' hand-ins; make a solved one
     grade/       grade hand-ins with nbgrader: the batch, one hand-in, the job/result contract

@@ -104,8 +104,8 @@ def _strip(args):
 def parser():
     ap = argparse.ArgumentParser(
         prog="python -m instructor",
-        description="The softmax assignment's instructor tools: release -> hand-in -> grade "
-                    "-> feedback.")
+        description="Instructor tools of an assignment (this repository's unless --assignment "
+                    "says otherwise): release -> hand-in -> grade -> feedback.")
     ap.add_argument("--assignment", metavar="DIR",
                     help="the assignment folder (with its assignment_spec.py) to work on "
                          "instead of this repository's; before COMMAND (default: "
@@ -113,19 +113,20 @@ def parser():
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("release", help="build the student release (make release)",
-                       description="Build the student release: OUT/softmax/ and OUT/softmax.zip.")
+                       description="Build the student release: OUT/<assignment id>/ and "
+                                   "OUT/<assignment id>.zip.")
     p.add_argument("--out", default="dist", help="output folder (default: dist)")
     p.set_defaults(run=_release)
 
     p = sub.add_parser("solved-handin", help="write the solution as a student's hand-in",
                        description="Write a hand-in that answers everything with the solution "
                                    "(full automatic points when graded).")
-    p.add_argument("dist", help="the folder `release` wrote (holds softmax/softmax.ipynb)")
-    p.add_argument("out", help="the zip to write, e.g. submissions/softmax_solution.zip")
+    p.add_argument("dist", help="the folder `release` wrote (holds <assignment id>/<notebook>)")
+    p.add_argument("out", help="the zip to write, e.g. submissions/<assignment id>_solution.zip")
     p.set_defaults(run=_solved_handin)
 
     p = sub.add_parser("autograde", help="grade a folder of hand-ins (make autograde)",
-                       description="Grade a folder of softmax hand-ins with nbgrader: grades.csv, "
+                       description="Grade a folder of hand-ins with nbgrader: grades.csv, "
                                    "gradebook.db, feedback pages.",
                        epilog=f"{_BUDGET_NOTE} See instructor/grade/batch.py for what OUT "
                               "receives.")

@@ -16,8 +16,8 @@ and becomes, at the indentation of the BEGIN line, a stub of the form nbgrader
 writes in notebooks (stub_lines), naming what to write and where:
 
     <indent># YOUR CODE HERE
-    <indent>raise NotImplementedError("softmax_loss_naive is not written yet: "
-    <indent>                          "fill in its TODO in cs231n/classifiers/softmax.py")
+    <indent>raise NotImplementedError("loss is not written yet: "
+    <indent>                          "fill in its TODO in pkg/model.py")
 
 The function is the one around the region (Class.method for a method); the
 notebook's cells get the same form with "this cell" and the notebook's name

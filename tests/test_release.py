@@ -17,7 +17,10 @@ import pytest
 
 from helpers import (REPO, STUDENT_PY, hidden_secrets, package, release_data_files,
                      release_files, run_release, source_secrets, student_notebook)
-from instructor.assignment import RELEASE_DATA_DIR, package_py_files
+from instructor.assignment import RELEASE_DATA_DIR, GivenCodeRule, package_py_files
+from instructor.assignment import spec
+
+SPEC = spec()
 from instructor.markers import MarkerError, strip_solutions
 
 EXPECTED_FILES = sorted([
@@ -358,18 +361,41 @@ EXP_LINE = EXP_HEADER.count("\n") + 1
     ("g = np.exp", "uses np.exp"),
 ])
 def test_given_code_check_finds_each_exponential(code, what):
-    from instructor.release.given_code import exp_calls
-    found = exp_calls(EXP_HEADER + f"    y = {code}\n")
+    from instructor.release.given_code import forbidden_uses
+    found = forbidden_uses(EXP_HEADER + f"    y = {code}\n", SPEC.given_code, SPEC.package)
     assert (EXP_LINE, what) in found, found
 
 
 def test_given_code_check_ignores_comments_and_other_math():
-    from instructor.release.given_code import exp_calls
+    from instructor.release.given_code import forbidden_uses
     src = ('"""L = log(sum_j exp(s_j)) - s_y: np.exp in a docstring."""\n'
            "import numpy as np\nfrom cs231n.classifiers import softmax\n\n\n"
            "def f(x):\n    # np.exp(x)\n    y = np.log(np.maximum(x, 1e-12)) ** 2\n"
            "    return softmax.softmax_loss_naive(y, x, x, 0.0), 'np.exp(x)'\n")
-    assert exp_calls(src) == []
+    assert forbidden_uses(src, SPEC.given_code, SPEC.package) == []
+
+
+@pytest.mark.parametrize("line, flagged", [
+    ("from scipy.special import softmax", True),
+    ("from cs231n.classifiers import softmax", False),
+    ("from .classifiers import softmax", False),
+    ("from numpy import logaddexp", True),
+])
+def test_given_code_imports_of_call_only_names_count_from_outside_the_package(line, flagged):
+    from instructor.release.given_code import forbidden_uses
+    found = forbidden_uses(line + "\n", SPEC.given_code, SPEC.package)
+    assert bool(found) == flagged, found
+
+
+def test_given_code_rule_comes_from_the_spec_not_the_scanner():
+    """Another assignment's rule: its names are found, this assignment's are not."""
+    from instructor.release.given_code import check_given_files, forbidden_uses
+    rule = GivenCodeRule(what="a square root", names=("sqrt",), powers_of=("two",))
+    src = "import numpy as np\n\n\ndef f(x):\n    return np.sqrt(x) + np.exp(x) + two ** x\n"
+    assert forbidden_uses(src, rule) == [(5, "calls np.sqrt"), (5, "computes two ** x")]
+    assert check_given_files({"pkg/a.py": src}, None) == []
+    assert check_given_files({"pkg/a.py": src}, rule) == ["pkg/a.py:5: calls np.sqrt",
+                                                         "pkg/a.py:5: computes two ** x"]
 
 
 def test_release_refuses_a_given_file_that_calls_np_exp(tmp_path):

@@ -17,17 +17,21 @@ An AssignmentSpec declares
 - the release's layout: the files copied as they are (release_extras), a folder
   whose files go into the release's root (release_data), the instructor's
   nbgrader settings (nbgrader_config), the instructor-only code whose lines must
-  never reach a release (secret_code), all relative to the assignment's folder,
-  and "module:function" naming the data set the notebook reads (dataset).
+  never reach a release (secret_code), all relative to the assignment's folder;
+- given_code: what no file given to students may compute (GivenCodeRule), because
+  that is what they write;
+- dataset: the data set the notebook reads (DataSet: how to find its folder, the
+  environment variable that names it, the release file that downloads it).
 
 References are strings resolved on use (resolve()), so reading a spec imports
-nothing of the assignment's code. spec(folder) loads the spec of an assignment
-folder: this repository's by default, or FOLDER/assignment_spec.py (its SPEC),
-or the folder named by the environment variable ASSIGNMENT_DIR.
+nothing of the assignment's code. load_spec(folder) loads the SPEC of
+FOLDER/assignment_spec.py; current.py's spec() chooses which assignment the
+tools work on.
 """
 import dataclasses
-import functools
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -97,6 +101,34 @@ class Mistakes:
 
 
 @dataclasses.dataclass(frozen=True)
+class GivenCodeRule:
+    """What no file given to students may compute, because students write it.
+
+    The release build parses every given .py file (solution regions stripped) and
+    stops at a call, a reference or an import by name of one of `names`, a call of
+    one of `call_only` (names that are also modules or attributes of the package,
+    so only a call, or an import from outside the package, counts), or a power of
+    one of `powers_of` (`np.e ** x`). `what` says in words what they compute."""
+    what: str
+    names: tuple = ()
+    call_only: tuple = ()
+    powers_of: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSet:
+    """The data set the notebook reads, read-only for kernels.
+
+    locate: "module:function"() -> (folder, None), or (folder, why it cannot be used);
+    env: the environment variable the notebook finds the folder by (set for kernels);
+    fetch: a release file that downloads and checks it into its default folder (run
+    when an image is built, e.g. by Gradescope's setup.sh)."""
+    locate: str
+    env: Optional[str] = None
+    fetch: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
 class AssignmentSpec:
     assignment_id: str
     notebook: str
@@ -110,18 +142,38 @@ class AssignmentSpec:
     check_data: Optional[str] = None        # a given data file of the checks, if any
     depends: tuple = ()                     # (grade_id, (grade_ids it needs)) pairs
     student_files: tuple = ()               # files with TODO regions the student edits
+    collect_script: Optional[str] = None    # the release's script that packs a hand-in
     # The release's layout, relative to root.
     nbgrader_config: str = "nbgrader_config.py"  # the instructor's nbgrader settings
     release_extras: tuple = ()              # files copied into the release as they are
     release_data: Optional[str] = None      # a folder copied into the release's root
     secret_code: tuple = ()                 # instructor-only files or folders (leak scan)
-    # "module:function"() -> (folder, None) or (folder, why it cannot be used): the data
-    # set the notebook reads, read-only for kernels. None: the notebook reads no data.
-    dataset: Optional[str] = None
+    given_code: Optional[GivenCodeRule] = None  # what no given file may compute
+    # The data set the notebook reads (DataSet); None: it reads no data.
+    dataset: Optional[DataSet] = None
 
     def path(self, rel):
         """A path of the assignment's folder (rel is relative to root)."""
         return os.path.join(self.root, rel)
+
+    @property
+    def how_to_hand_in(self):
+        """A sentence on making a hand-in zip, for messages to students."""
+        how = f"the zip that {self.collect_script} makes" if self.collect_script else "a zip"
+        return (f"Upload {self.notebook} together with the {self.package} folder, or {how} "
+                f"({self.assignment_id}_<your id>.zip).")
+
+    def locate_dataset(self):
+        """(folder, None) or (folder, why it cannot be used) of the data set the notebook
+        reads; (None, None) when it reads none."""
+        if self.dataset is None:
+            return None, None
+        folder, problem = resolve(self.dataset.locate, self.root)()
+        return os.path.abspath(folder), problem
+
+    def dataset_env(self, folder):
+        """{variable: folder}: how a kernel is told where the data set is."""
+        return {self.dataset.env: folder} if self.dataset and self.dataset.env and folder else {}
 
     # ---- reading ---------------------------------------------------------------------------
     def cell(self, grade_id):
@@ -197,6 +249,8 @@ class AssignmentSpec:
         problems += [f"cell {c.grade_id!r} has no checks" for c in self.cells if not c.checks]
         problems += [f"cell {c.grade_id!r} has negative points" for c in self.cells
                      if c.points < 0]
+        if self.dataset is not None and not isinstance(self.dataset, DataSet):
+            problems.append("dataset is not a DataSet")
         for grade_id, needs in self.depends:
             problems += [f"{grade_id!r} depends on unknown cell {n!r}" for n in needs
                          if n not in ids]
@@ -206,13 +260,43 @@ class AssignmentSpec:
         return self
 
 
+class _FolderFinder(importlib.abc.MetaPathFinder):
+    """Finds the top-level modules and packages of one assignment folder, and only
+    those: an assignment outside this project (a test fixture, a course's own)
+    imports its spec's modules, and they import each other, without the folder
+    going onto sys.path, where every other import would search it too."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def find_spec(self, name, path=None, target=None):
+        if path is not None or "." in name:
+            return None     # submodules: found through their package's own __path__
+        if not (os.path.exists(os.path.join(self.root, name + ".py"))
+                or os.path.isdir(os.path.join(self.root, name))):
+            return None
+        return importlib.machinery.PathFinder.find_spec(name, [self.root])
+
+
+_finders = {}
+
+
+def _find_in(root):
+    """Let imports find the top-level modules of the assignment folder root (once)."""
+    root = os.path.realpath(root)
+    if root not in _finders:
+        _finders[root] = _FolderFinder(root)
+        # First: the assignment's own modules win over installed ones of the same name.
+        sys.meta_path.insert(0, _finders[root])
+
+
 def resolve_module(name, root=None):
     """Import a module by dotted name; an assignment folder's own modules first."""
-    if root and os.path.isdir(root) and root not in sys.path:
+    if root and os.path.isdir(root):
         top = name.split(".")[0]
         if os.path.exists(os.path.join(root, top + ".py")) or os.path.isdir(
                 os.path.join(root, top)):
-            sys.path.insert(0, root)
+            _find_in(root)
     return importlib.import_module(name)
 
 
@@ -240,20 +324,3 @@ def load_spec(folder):
     if not isinstance(found, AssignmentSpec):
         raise ValueError(f"{path} defines no SPEC (an AssignmentSpec)")
     return found.validate()
-
-
-@functools.lru_cache(maxsize=None)
-def _spec(folder):
-    if folder is None:
-        from . import softmax
-        return softmax.SPEC.validate()
-    return load_spec(folder)
-
-
-def spec(folder=None):
-    """The assignment's spec: FOLDER's, else $ASSIGNMENT_DIR's, else this repository's."""
-    folder = folder or os.environ.get(ENV_VAR) or None
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if folder and os.path.realpath(folder) == os.path.realpath(here):
-        folder = None
-    return _spec(os.path.realpath(folder) if folder else None)

@@ -7,7 +7,8 @@ tested against it; the grader's layers read it and name none of this.
 """
 import os
 
-from .model import AssignmentSpec, Cell, Check, Klass, Mistakes, NotebookValue, Routine
+from .model import (AssignmentSpec, Cell, Check, DataSet, GivenCodeRule, Klass, Mistakes,
+                    NotebookValue, Routine)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -31,6 +32,7 @@ SPEC = AssignmentSpec(
     package="cs231n",
     root=ROOT,
     student_files=(SOFTMAX_FILE, CLASSIFIER_FILE),
+    collect_script="collectSubmission.sh",
     check_data="cs231n/check_data.json",
     # Role (the name the checks use) -> what the student writes.
     routines={
@@ -91,7 +93,10 @@ SPEC = AssignmentSpec(
     mistakes=Mistakes(implementations="instructor.checks.mistakes",
                       catalogue="cs231n.checks:MISTAKES"),
     data="instructor.checks.suite:load_trusted_data",
-    dataset="instructor.assignment.softmax:cifar10_folder",
+    # CIFAR-10: cs231n/data_utils.py and get_datasets.sh find it by CIFAR10_DIR, else in
+    # datasets/cifar-10-batches-py; get_datasets.sh downloads it there, md5-checked.
+    dataset=DataSet(locate="instructor.assignment.softmax:cifar10_folder", env="CIFAR10_DIR",
+                    fetch="get_datasets.sh"),
     nbgrader_config="instructor/data/nbgrader_config.py",
     # Files copied into the release as they are.
     release_extras=("get_datasets.sh", "requirements.txt", "collectSubmission.sh",
@@ -102,14 +107,27 @@ SPEC = AssignmentSpec(
     # Instructor-only code of the checks (mistakes, fingerprint generator, hidden
     # checks): none of its distinctive lines may reach a release.
     secret_code=("instructor/checks",),
+    # The exercise is the softmax loss and its gradient: a given file that computes an
+    # exponential or a (log-)softmax, say a batched trainer written for speed, would
+    # hold the answer in plain sight. "softmax" is also a module of the package.
+    given_code=GivenCodeRule(
+        what="an exponential or a (log-)softmax",
+        names=("exp", "expm1", "exp2", "logaddexp", "logaddexp2", "logsumexp", "log_softmax"),
+        call_only=("softmax",), powers_of=("e",)),
 )
+
+
+CIFAR10_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 
 
 def cifar10_folder():
     """(the CIFAR-10 folder the notebook reads, None or why it cannot be used)."""
     from cs231n.data_utils import dataset_dir
-    folder = dataset_dir()
-    if not os.path.isfile(os.path.join(folder, "data_batch_1")):
-        return folder, (f"CIFAR-10 not found in {folder}: run ./get_datasets.sh, or set "
-                        "CIFAR10_DIR to a cifar-10-batches-py folder")
+    folder = os.path.abspath(dataset_dir())
+    absent = [n for n in CIFAR10_FILES if not os.path.isfile(os.path.join(folder, n))]
+    if absent:
+        more = ", ..." if len(absent) > 3 else ""
+        return folder, (f"CIFAR-10 not found in {folder} (missing {', '.join(absent[:3])}"
+                        f"{more}): run ./get_datasets.sh, or set CIFAR10_DIR to a "
+                        "cifar-10-batches-py folder")
     return folder, None

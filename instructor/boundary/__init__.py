@@ -2,7 +2,7 @@
 the grader talks to with data-only messages.
 
 - protocol.py: the message format (a small JSON header plus .npy arrays, no pickle);
-- worker.py:   the process that imports the student's cs231n package and answers;
+- worker.py:   the process that imports the student's package and answers;
 - client.py:   the trusted side: starts the worker, validates answers, and offers
                proxies with the same calling contract as the student's functions;
 - results.py:  notebook-level results saved in the student's kernel as plain data,

@@ -61,7 +61,7 @@ class MessageLimits:
     max_frame: int = 1 << 31          # bytes in one frame
     max_header: int = 1 << 20         # bytes of JSON header
     max_arrays: int = 16              # arrays in one message
-    max_array_bytes: int = 1 << 30    # bytes of data in one array (a CIFAR-10 training set)
+    max_array_bytes: int = 1 << 30    # bytes of data in one array (a data set's images)
     max_ndim: int = 4
     max_depth: int = 16               # nesting of lists/dicts in the header
 

@@ -4,7 +4,7 @@
     make autograde SUBMISSIONS=<dir of zips> [OUT=build/grading] [AUTOGRADE_FLAGS=...]
 
 SUBMISSIONS holds one zip per student, named <assignment>_<student_id>.zip (what
-collectSubmission.sh writes) or <student_id>.zip, and optionally a roster
+the release's collect script writes) or <student_id>.zip, and optionally a roster
 (roster.csv there, or --roster FILE: a CSV with a column `id` or `student_id`
 and optionally first_name, last_name, email). OUT receives
 
@@ -69,7 +69,7 @@ import time
 
 from instructor.assignment import (ASSIGNMENT_ID, ASSIGNMENT_ROOT, NBGRADER_CONFIG, NOTEBOOK,
                                    PACKAGE, REPO_ROOT, write_json, write_text)
-from instructor.assignment.model import resolve, spec as assignment_spec
+from instructor.assignment import spec as assignment_spec
 from instructor.grade.bundle import SetupError, make_bundle
 from instructor.grade.engines import open_executor
 from instructor.grade.job import (GRADED, GRADER_ERROR, NOT_GRADED, WITH_PROBLEMS, Job, Limits,
@@ -318,12 +318,11 @@ def dataset_folder(out, check=True):
     """The folder of the data set the notebook reads (the spec's dataset), read-only for
     kernels; SetupError if it cannot be used. A notebook that reads no data gets an
     empty folder of OUT's."""
-    ref = assignment_spec().dataset
-    if ref is None:
+    folder, problem = assignment_spec().locate_dataset()
+    if folder is None:
         folder = os.path.join(out, ".work", "no-data")
         os.makedirs(folder, exist_ok=True)
         return folder
-    folder, problem = resolve(ref, assignment_spec().root)()
     if check and problem:
         raise SetupError(problem)
     return folder

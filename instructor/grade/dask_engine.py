@@ -8,8 +8,8 @@
     the Result, written into OUT           <--- (the same function as a local batch)
 
 A worker is a `dask worker ADDRESS` started in a copy of this project (same
-version of the grader) with the instructor requirements and the data set
-(CIFAR10_DIR, or datasets/cifar-10-batches-py). It receives only what the
+version of the grader) with the instructor requirements and the assignment's
+data set where its spec finds it. It receives only what the
 grading of a hand-in needs: the release notebook, the starter files and the
 gradebook of the assignment (never the solutions), and the hand-ins.
 
@@ -113,7 +113,6 @@ def _this_worker():
 def environment_problem(code, sandbox):
     """Why this machine cannot grade (a sentence), or None. code: the client's
     code_fingerprint(); sandbox: the tier the batch grades with."""
-    from cs231n.data_utils import dataset_dir
     from instructor.sandbox.box import ALIASES
     import importlib.util
     missing = []
@@ -132,13 +131,9 @@ def environment_problem(code, sandbox):
     if code != code_fingerprint():
         return (f"it runs another version of the grader ({REPO_ROOT}) than the client: "
                 "start the worker in a copy of the same version of the project")
-    data = os.path.abspath(dataset_dir())
-    wanted = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    absent = [n for n in wanted if not os.path.isfile(os.path.join(data, n))]
-    if absent:
-        return (f"CIFAR-10 not found in {data} (missing {', '.join(absent[:3])}"
-                f"{', ...' if len(absent) > 3 else ''}): set CIFAR10_DIR to a "
-                "cifar-10-batches-py folder, or run ./get_datasets.sh, before `dask worker`")
+    _, problem = assignment_spec().locate_dataset()
+    if problem:
+        return f"{problem} (before `dask worker`)"
     if sandbox != "none":
         from instructor.sandbox.box import HOW_TO, probe
         tier = ALIASES.get(sandbox, sandbox)
@@ -169,10 +164,13 @@ def _worker_bundle(bundle, packed, cache):
             with zipfile.ZipFile(io.BytesIO(packed)) as z:
                 z.extractall(root + ".tmp")
             os.replace(root + ".tmp", root)
-        from cs231n.data_utils import dataset_dir
+        data_dir, _ = assignment_spec().locate_dataset()
+        if data_dir is None:    # the notebook reads no data: an empty folder of the worker's
+            data_dir = os.path.join(root, "no-data")
+            os.makedirs(data_dir, exist_ok=True)
         local = dataclasses.replace(
             bundle, template=os.path.join(root, "template"),
-            data_dir=os.path.abspath(dataset_dir()), work=os.path.join(root, "handins"),
+            data_dir=data_dir, work=os.path.join(root, "handins"),
             mpl_cache=matplotlib_cache(root),   # made here only if the client sent none
             # What the kernel must not see (with bubblewrap): this worker's folder
             # (other hand-ins) and the project with the solutions.

@@ -1,7 +1,7 @@
 """A student's Gradescope upload as the bytes of a hand-in zip.
 
 Gradescope puts what the student uploaded into /autograder/submission: the
-files themselves (softmax.ipynb and cs231n/..., perhaps inside one folder),
+files themselves (the notebook and the package, perhaps inside one folder),
 or a zip, which Gradescope may or may not have unpacked. The grader takes
 hand-ins as zips (handin/unpack.py applies all the rules and limits), so the
 files are packed into one here, in memory, under the same limits; an uploaded
@@ -16,11 +16,11 @@ import tempfile
 import zipfile
 
 from instructor.assignment import NOTEBOOK, PACKAGE, SKIP_DIRS
+from instructor.assignment import spec as assignment_spec
 from instructor.handin.unpack import JUNK_PARTS, HandinError, check_handin_size, unpack
 from instructor.sandbox.limits import format_size
 
-WHAT_TO_UPLOAD = (f"Upload {NOTEBOOK} together with the {PACKAGE} folder, or the zip that "
-                  f"collectSubmission.sh makes (softmax_<your id>.zip).")
+WHAT_TO_UPLOAD = assignment_spec().how_to_hand_in
 
 
 def _visible(names):

@@ -2,7 +2,7 @@
 
     python -m instructor solved-handin DIST OUT.zip     (DIST: what `release` wrote)
 
-The zip has what collectSubmission.sh packs: the release's notebook with each
+The zip has what the release's collect script packs: the release's notebook with each
 solution cell filled in from the solution notebook (as a student would fill
 it) and the solution's Python files. Grading it must give full automatic
 points; the tests and the grading benchmark use it for that.
@@ -38,7 +38,7 @@ def solved_notebook(release_nb, solution_nb, region=None):
 
 
 def write_handin(path, notebook, files):
-    """A zip with softmax.ipynb (the notebook dict) and files ({name: text})."""
+    """A zip with the assignment's notebook (the notebook dict) and files ({name: text})."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(NOTEBOOK, json.dumps(notebook, indent=1))
         for name, text in files.items():

@@ -1,9 +1,10 @@
 """Find the hand-ins in a folder and unpack one safely.
 
-A hand-in is a zip named `softmax_<student_id>.zip` (as collectSubmission.sh
-writes it) or `<student_id>.zip`, holding paths relative to the assignment
-folder: `softmax.ipynb` and `cs231n/**/*.py`. A zip of the whole folder (one
-top-level folder around them) is accepted too.
+A hand-in is a zip named `<assignment id>_<student_id>.zip` (as the release's
+collect script writes it) or `<student_id>.zip`, holding paths relative to the
+assignment folder: the notebook and the package's `**/*.py` (the spec names
+both). A zip of the whole folder (one top-level folder around them) is accepted
+too.
 
 Zips are untrusted. Only the notebook and the package's .py files are taken
 out; nothing is written outside the destination folder; entries with absolute
@@ -20,9 +21,10 @@ import stat
 import zipfile
 from dataclasses import dataclass, field
 
-from instructor.assignment import ASSIGNMENT_ID, ID_PATTERN, NOTEBOOK, PACKAGE
+from instructor.assignment import ASSIGNMENT_ID, COLLECT_SCRIPT, ID_PATTERN, NOTEBOOK, PACKAGE
 from instructor.sandbox.limits import format_size
 
+USE_COLLECT = f" (use {COLLECT_SCRIPT})" if COLLECT_SCRIPT else ""
 JUNK_PARTS = {"__MACOSX", "__pycache__", ".ipynb_checkpoints"}
 
 
@@ -59,11 +61,11 @@ def check_handin_size(size, limits):
     if size > limits.max_handin:
         raise HandinError(f"the hand-in is {format_size(size)}, more than the limit of "
                           f"{format_size(limits.max_handin)}; hand in only the notebook and "
-                          f"{PACKAGE}/*.py (use collectSubmission.sh)")
+                          f"{PACKAGE}/*.py{USE_COLLECT}")
 
 
 def student_id_from_name(filename):
-    """'softmax_alice.zip' or 'alice.zip' -> 'alice'; None if no valid id."""
+    """'<assignment id>_alice.zip' or 'alice.zip' -> 'alice'; None if no valid id."""
     base = os.path.basename(filename)
     if not base.lower().endswith(".zip"):
         return None
@@ -86,9 +88,9 @@ def collect(folder):
     """(hand-ins by student id, problems): problems are (file name, message) for zips
     that cannot be attributed to a student.
 
-    Two zips for the same student (softmax_alice.zip and alice.zip): the one
+    Two zips for the same student (<assignment id>_alice.zip and alice.zip): the one
     modified last is graded, the other one is ignored and named in the notes;
-    on equal times the one named like collectSubmission.sh names it wins.
+    on equal times the one named like the collect script names it wins.
     """
     found, problems = {}, []
     for name in sorted(os.listdir(folder)):
@@ -107,7 +109,7 @@ def collect(folder):
         found.setdefault(sid, []).append(Handin(sid, path, st.st_mtime, sha256_of(path), st.st_size))
     chosen = {}
     for sid, handins in found.items():
-        # newest first; on a tie prefer the softmax_<id>.zip name
+        # newest first; on a tie prefer the <assignment id>_<student id>.zip name
         handins.sort(key=lambda h: (h.mtime, os.path.basename(h.path).startswith(ASSIGNMENT_ID + "_")),
                      reverse=True)
         best = handins[0]

@@ -1,25 +1,27 @@
-"""Build the student release of the softmax assignment.
+"""Build the student release of the assignment (the one the spec describes).
 
     python -m instructor release [--out dist]        (or: make release)
 
-Writes OUT/softmax/ and OUT/softmax.zip (the same folder, zipped) with
+Writes OUT/<assignment id>/ and OUT/<assignment id>.zip (the same folder,
+zipped) with
 
-    softmax.ipynb        solutions replaced by stubs, hidden tests removed, test and
+    <notebook>           solutions replaced by stubs, hidden tests removed, test and
                          read-only cells locked (checksums), outputs cleared
-    cs231n/              the package, solution regions of the .py files replaced by stubs,
-                         and check_data.json, the given checks' fingerprints, computed
-                         from the solution at build time (instructor.checks.fingerprints)
-    datasets/            empty but for its README.md and .gitignore
-    get_datasets.sh, requirements.txt, collectSubmission.sh
-    every file of instructor/data/release/ (README.md and nbgrader_config.py for
-                         students, ...), copied into the release's root
+    <package>/           the package, solution regions of the .py files replaced by
+                         stubs, and the given checks' data file if the spec has one
+                         (computed from the solution at build time by the checks'
+                         generator)
+    the spec's release_extras, copied as they are (the data set's script, the
+                         requirements, the collect script, ...)
+    every file of the spec's release_data folder (the students' README.md and
+                         nbgrader_config.py, ...), copied into the release's root
 
 The notebook goes through real `nbgrader generate_assignment`, in a temporary
-course folder with instructor/data/nbgrader_config.py. nbgrader copies other
+course folder with the instructor's nbgrader_config.py. nbgrader copies other
 files as they are, so the .py files are stripped here (markers.strip_solutions)
-before it runs, and checked: none may call exp or a log-softmax (given_code.py).
-The result is then searched for any solution or hidden-test text (leaks.py)
-and refused if some is found.
+before it runs, and checked: none may compute what the spec's given_code rule
+forbids (given_code.py). The result is then searched for any solution or
+hidden-test text (leaks.py) and refused if some is found.
 
 Everything is built in a temporary folder inside OUT and moved into place at
 the end: on any error (a source notebook that is not valid JSON, unbalanced
@@ -36,8 +38,9 @@ import tempfile
 import zipfile
 
 from instructor.assignment import (ASSIGNMENT_ID, ASSIGNMENT_ROOT, CHECK_DATA, NBGRADER_CONFIG,
-                                   NOTEBOOK, RELEASE_DATA_DIR, RELEASE_EXTRAS,
+                                   NOTEBOOK, PACKAGE, RELEASE_DATA_DIR, RELEASE_EXTRAS,
                                    load_nbgrader_config, package_sources)
+from instructor.assignment import spec as assignment_spec
 from instructor.markers import MarkerError, notebook_stub, strip_solutions
 from instructor.release.given_code import check_given_files
 from instructor.release.leaks import find_leaks, source_secrets
@@ -172,16 +175,17 @@ def _zip_folder(folder, zip_path, top):
 
 
 def make_course(course, repo_root=ASSIGNMENT_ROOT):
-    """An nbgrader course folder for the assignment: source/softmax/ with the
+    """An nbgrader course folder for the assignment: source/<id>/ with the
     instructor's notebook and the stripped package, then generate_assignment,
-    which writes release/softmax/ and the assignment into gradebook.db (in a
+    which writes release/<id>/ and the assignment into gradebook.db (in a
     process of its own, with only our configuration)."""
     notebook = os.path.join(repo_root, NOTEBOOK)
     check_notebook(notebook)
     files, with_solutions = stripped_package(repo_root)
-    unsafe = check_given_files(files)
+    rule = assignment_spec().given_code
+    unsafe = check_given_files(files, rule, PACKAGE)
     if unsafe:
-        raise ReleaseError("a file given to students computes an exponential or a (log-)softmax, "
+        raise ReleaseError(f"a file given to students computes {rule.what}, "
                            "which is what they must write themselves:\n"
                            + "\n".join(f"  {p}" for p in unsafe))
     check_config(with_solutions)
@@ -201,7 +205,7 @@ def make_course(course, repo_root=ASSIGNMENT_ROOT):
 
 
 def build(stage_root, repo_root=ASSIGNMENT_ROOT):
-    """Build the release into stage_root/softmax and stage_root/softmax.zip."""
+    """Build the release into stage_root/<id> and stage_root/<id>.zip."""
     course = os.path.join(stage_root, "course")
     make_course(course, repo_root)
 

@@ -114,7 +114,7 @@ def winnow(hashes, w=WINDOW):
 @dataclasses.dataclass
 class Layout:
     """Where students write: region name -> the starter's text. A region is a .py file
-    ('cs231n/classifiers/softmax.py') or a notebook cell ('softmax.ipynb:sweep')."""
+    ('pkg/model.py') or a notebook cell ('<notebook>.ipynb:<region>')."""
     notebook: str
     starters: dict
 

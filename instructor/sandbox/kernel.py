@@ -35,12 +35,13 @@ import shutil
 import sys
 import tempfile
 
+from instructor.assignment import spec as assignment_spec
 from instructor.assignment import write_json
 from instructor.sandbox.box import Box
 from instructor.sandbox.files import regular_files, tail, write_files
 from instructor.sandbox.limits import kill_descendants
 
-KERNEL_NAME = "softmax-grader"
+KERNEL_NAME = "jailed-grader"
 # The folder holding the instructor package (the checkout, or site-packages when installed).
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KERNEL_OUTPUT_KEPT = 64 << 10     # bytes of the kernel's own stdout/stderr kept for the log
@@ -145,8 +146,9 @@ class KernelRoom:
         if self.box.process_limit():
             # BLAS threads count against the process limit, next to the kernel's own.
             threads = max(1, min(threads, self.job.limits.processes // 8))
-        return self.box.env(threads=threads, CIFAR10_DIR=self.bundle.data_dir,
-                            NBGRADER_EXECUTION="autograde")
+        # The notebook finds the data set by the variable its spec names.
+        return self.box.env(threads=threads, NBGRADER_EXECUTION="autograde",
+                            **assignment_spec().dataset_env(self.bundle.data_dir))
 
     def launcher_settings(self):
         limits, box = self.job.limits, self.box
@@ -169,7 +171,7 @@ class KernelRoom:
                      "-f", "{connection_file}"],
             # Where the launcher (not the kernel: it gets a clean environment) finds this package.
             "env": {"PYTHONPATH": PACKAGE_ROOT},
-            "display_name": "softmax grader", "language": "python",
+            "display_name": "jailed grader", "language": "python",
             # An interrupt as a message reaches the kernel in its own pid namespace too.
             "interrupt_mode": "message",
         })

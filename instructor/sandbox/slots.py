@@ -21,7 +21,7 @@ from instructor.sandbox.limits import processes_of
 
 SLOTS = 100           # uids 61000..61099 with the jail's default uid_base
 UID_BASE = 61000      # boundary.jail.Jail's default
-LOCK_DIR = os.path.join(tempfile.gettempdir(), "softmax-grader-slots")
+LOCK_DIR = os.path.join(tempfile.gettempdir(), "grader-jail-slots")
 
 
 def _lock_dir():
