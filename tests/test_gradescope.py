@@ -20,6 +20,7 @@ checked against Gradescope's specification, and for hidden-test text.
 import io
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -46,8 +47,9 @@ TESTS_WITH_HIDDEN_PARTS = {"test_naive_loss", "test_naive_grad", "test_vectorize
                            "test_sweep"}
 
 
-def validate_results(data):
-    """Check a results.json (dict) against Gradescope's specification and what we promise."""
+def validate_results(data, tests=TESTS):
+    """Check a results.json (dict) against Gradescope's specification and what we promise;
+    tests: {name: points} of the assignment's auto-graded test cells, in order."""
     assert isinstance(data, dict)
     for key, value in data.items():
         assert key in TOP_FIELDS, f"unknown top-level field {key}"
@@ -69,7 +71,7 @@ def validate_results(data):
         assert 0 <= test["score"] <= test["max_score"]
         assert (test["status"] == "passed") == (test["score"] == test["max_score"])
     if data["tests"]:
-        assert [t["name"] for t in data["tests"]] == list(TESTS)
+        assert [t["name"] for t in data["tests"]] == list(tests)
         assert data["score"] == pytest.approx(sum(t["score"] for t in data["tests"]))
 
 
@@ -120,17 +122,22 @@ def gradescope_root(base, zip_path):
     return root
 
 
-def run_autograder(root, data_dir, python=sys.executable, timeout=900, container=False):
-    """container: run it in a simulated Docker-like container (tests/container_sim.py)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=str(python), CIFAR10_DIR=str(data_dir))
+def run_autograder(root, data_dir, python=sys.executable, timeout=900, container=False,
+                   tests=TESTS, env=None):
+    """container: run it in a simulated Docker-like container (tests/container_sim.py);
+    data_dir: the data set (None: the assignment reads none); tests: {name: points} of
+    the assignment's test cells; env: more environment variables."""
+    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "PYTHONPATH"}
+    env.update(AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=str(python))
+    if data_dir is not None:
+        env["CIFAR10_DIR"] = str(data_dir)
     wrap = [sys.executable, str(REPO / "tests" / "container_sim.py")] if container else []
     proc = subprocess.run([*wrap, str(root / "run_autograder")], cwd=root, env=env,
                           capture_output=True, text=True, timeout=timeout)
     path = root / "results" / "results.json"
     assert path.is_file(), proc.stdout + proc.stderr
     data = json.loads(path.read_text())
-    validate_results(data)
+    validate_results(data, tests)
     assert_no_hidden_text(data)
     return proc, data
 
@@ -193,10 +200,13 @@ def test_setup_installs_python_beside_the_system_one_and_checks_the_data(autogra
     setup = (tmp_path / "setup.sh").read_text()
     official = next(line.split('"')[1] for line in (REPO / "get_datasets.sh").read_text().splitlines()
                     if line.startswith("DEFAULT_MD5="))
-    assert f'CIFAR10_MD5="{official}"' in setup
-    run_line = [line for line in setup.splitlines() if "get_datasets.sh" in line and not line.startswith("#")]
-    assert run_line and '"$SOURCE/get_datasets.sh"' in run_line[-1]
-    assert 'CIFAR10_MD5="$CIFAR10_MD5"' in setup
+    # The spec's fetch script, as the repository has it (pinned to the official md5), is
+    # what setup.sh runs, in the zip's root: this repository's assignment is at its root.
+    fetch = tmp_path / "get_datasets.sh"
+    assert fetch.read_bytes() == (REPO / "get_datasets.sh").read_bytes() and os.access(fetch, os.X_OK)
+    assert f'DEFAULT_MD5="{official}"' in fetch.read_text()
+    assert 'DATASET_FETCH="get_datasets.sh"' in setup and 'ASSIGNMENT_FOLDER=""' in setup
+    assert re.search(r"^fetch_dataset$", setup, re.M)
     assert "python3.11" in setup.replace('python$PYTHON_VERSION', "python3.11") and 'PYTHON_VERSION="3.11"' in setup
     assert "bubblewrap" in setup and "-r \"$SOURCE/requirements.txt\"" in setup
     for replacing in ("update-alternatives", "ln -s", "/usr/bin/python3"):
@@ -204,6 +214,31 @@ def test_setup_installs_python_beside_the_system_one_and_checks_the_data(autogra
     config = json.loads((tmp_path / "autograder.json").read_text())
     assert config["hidden_visibility"] == "after_published"
     assert set(config["hidden_tests"]) == TESTS_WITH_HIDDEN_PARTS
+
+
+def test_setup_fetches_the_data_set_with_no_inherited_override(autograder_zip, tmp_path):
+    """setup.sh runs the fetch script without the environment it inherited: an md5, URL or
+    folder set there cannot weaken or redirect the download (the script's own official
+    md5 applies)."""
+    unpack_into(autograder_zip, tmp_path)
+    setup = (tmp_path / "setup.sh").read_text()
+    # setup.sh up to its first command that changes the machine, then its fetch step,
+    # with the fetch script replaced by one that records what it was given.
+    head = setup[:setup.index("\napt-get update\n")]
+    (tmp_path / "setup_head.sh").write_text(head + "\nfetch_dataset\n")
+    seen = tmp_path / "seen.txt"
+    (tmp_path / "get_datasets.sh").write_text(f"#!/bin/sh\n{{ pwd; env; }} > {seen}\n")
+    env = dict(os.environ, CIFAR10_MD5="0" * 32, CIFAR10_DIR=str(tmp_path / "elsewhere"),
+               CIFAR10_URL="http://example.invalid/cifar.tgz", CIFAR10_ARCHIVE="/tmp/x.tgz",
+               https_proxy="http://proxy.invalid:3128")
+    proc = subprocess.run(["bash", str(tmp_path / "setup_head.sh")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = seen.read_text().splitlines()
+    assert lines[0] == str(tmp_path)                   # run in the assignment's folder
+    names = {line.partition("=")[0] for line in lines[1:]}
+    assert not {n for n in names if n.startswith("CIFAR10")}, names
+    assert "https_proxy" in names and "PATH" in names  # the route may be set, nothing else
 
 
 # ---- uploads graded by run_autograder -----------------------------------------------------------
