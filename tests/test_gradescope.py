@@ -16,6 +16,9 @@ Three uploads run the notebook (about half a minute each):
 Broken uploads (empty, not a zip, a zip bomb, no notebook) and failures on the
 grader's side are told without running a notebook. Every results.json is
 checked against Gradescope's specification, and for hidden-test text.
+
+The second assignment of tests/fixtures/mini goes through the same package: its
+zip (built once with --assignment) grades its solution and its known mistake.
 """
 import io
 import json
@@ -520,3 +523,150 @@ def test_the_command_has_help_and_refuses_bad_options(tmp_path):
         assert proc.returncode == 2, bad
         assert "error" in proc.stderr
     assert not (tmp_path / "autograder.zip").exists()
+
+
+# ---- a second assignment (tests/fixtures/mini) through the same Gradescope package -------------
+MINI = REPO / "tests" / "fixtures" / "mini"
+
+
+@pytest.fixture(scope="module")
+def mini_spec():
+    from instructor.assignment.model import load_spec
+    return load_spec(str(MINI))
+
+
+@pytest.fixture(scope="module")
+def mini_zip(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gradescope-mini")
+    proc = instructor("--assignment", MINI, "gradescope", "--out", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out / "autograder.zip"
+
+
+def test_the_fixture_zip_carries_its_own_spec_and_checks(mini_zip, mini_spec):
+    """Its spec, check module, nbgrader settings and released package in a folder of its
+    own; none of its solution-bound files, its solution, nor this repository's own
+    assignment's instructor-only code."""
+    from instructor.assignment import spec
+    home = spec(str(REPO))
+    folder = "assignment-folder"
+    with zipfile.ZipFile(mini_zip) as z:
+        names = set(z.namelist())
+        release = f"assignment/release/{mini_spec.assignment_id}"
+        package = sorted(n for n in names if n.startswith(f"{release}/{mini_spec.package}/"))
+        assert package
+        for name in package:      # the grader's checks import the release's package
+            assert z.read(name) == z.read(f"{folder}/{name[len(release) + 1:]}"), name
+        for rel in ("assignment_spec.py", "mini_checks.py", mini_spec.nbgrader_config):
+            assert z.read(f"{folder}/{rel}") == (MINI / rel).read_bytes(), rel
+        for rel in mini_spec.student_files:   # the starter, never the solution
+            assert b"NotImplementedError" in z.read(f"{folder}/{rel}")
+            assert z.read(f"{folder}/{rel}") != (MINI / rel).read_bytes()
+        assert not any(n.endswith(tuple(mini_spec.solution_bound)) for n in names)
+        assert not any(n.startswith(tuple(f"{p}/" for p in home.secret_code)) or n in
+                       home.solution_bound for n in names)
+        assert not any(n.endswith(mini_spec.notebook) and not n.startswith(release)
+                       for n in names)
+        config = json.loads(z.read("autograder.json"))
+        setup = z.read("setup.sh").decode()
+        runner = z.read("run_autograder").decode()
+    assert config["assignment_id"] == "mini" and config["assignment_folder"] == folder
+    assert config["hidden_tests"] == ["test_double"]
+    assert "uniform(10, 1000)" in " ".join(config["hidden_lines"])
+    assert f'ASSIGNMENT_FOLDER="{folder}"' in setup and f'ASSIGNMENT_FOLDER="{folder}"' in runner
+    assert 'DATASET_FETCH=""' in setup      # it reads no data set
+
+
+def test_a_zip_whose_checks_need_a_file_left_home_is_not_written(tmp_path):
+    """A check that imports a solution-bound file (kept out of the zip) would fail at every
+    submission: the build asks the zip's own grader first, and stops saying why."""
+    folder = tmp_path / "mini"
+    shutil.copytree(MINI, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    checks = folder / "mini_checks.py"
+    checks.write_text(checks.read_text().replace(
+        "from minipkg.checks import check_double",
+        "from minipkg.checks import check_double\nimport mini_mistakes  # noqa: F401"))
+    out = tmp_path / "out"
+    proc = instructor("--assignment", folder, "gradescope", "--out", out)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "could not grade" in proc.stderr and "No module named 'mini_mistakes'" in proc.stderr
+    assert "mini_checks:double_visible does not load" in proc.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+MINI_FORGER = '''
+import os as _os
+_root = {root!r}
+for _path, _text in [(_os.path.join(_root, "source", "assignment-folder", "mini_checks.py"),
+                      "def double_visible(subject): pass\\ndef double_hidden(subject): pass\\n"),
+                     (_os.path.join(_root, "results", "results.json"), '{{"score": 2}}')]:
+    try:
+        with open(_path, "w") as _f:
+            _f.write(_text)
+        print("FORGED", _path)
+    except OSError:
+        pass
+'''
+
+
+def mini_upload(kind, root, release):
+    """Into root/submission: the solution ("solved", with a notebook cell that kills its
+    kernel if it sees the autograder's files), or the known mistake with code that tries to
+    replace the grader's check and write the results ("mistake")."""
+    sub = root / "submission"
+    made = root / "solved.zip"
+    proc = instructor("--assignment", MINI, "solved-handin", release, made)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with zipfile.ZipFile(made) as z:
+        files = {n: z.read(n).decode() for n in z.namelist()}
+    made.unlink()
+    nb = json.loads(files["mini.ipynb"])
+    if kind == "solved":
+        nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [],
+                            "execution_count": None, "source": (
+            "import os\n"
+            f"if any(os.path.exists(p) for p in [{str(root / 'source' / 'autograder.json')!r}, "
+            f"{str(root / 'results')!r}, {str(root / 'submission')!r}]):\n"
+            "    os._exit(1)")})
+    else:
+        files["minipkg/ops.py"] = ((MINI / "mini_mistakes.py").read_text()
+                                   + MINI_FORGER.format(root=str(root)))
+    files["mini.ipynb"] = json.dumps(nb)
+    write_files(sub, files)
+
+
+@pytest.mark.slow
+@pytest.mark.jail
+def test_the_fixture_assignment_is_graded_by_its_gradescope_zip(mini_zip, mini_spec,
+                                                                  tmp_path_factory):
+    """The fixture's zip, unpacked as Gradescope does, grades the solution 2/2 and the
+    known mistake 0 with the mistake named; the grader's checks and results cannot be
+    forged, the kernel sees none of the autograder, and an ASSIGNMENT_DIR inherited from
+    the environment does not change which spec grades."""
+    from instructor.assignment.model import resolve
+    tests = mini_spec.points
+    catalogue = resolve(mini_spec.mistakes.catalogue, mini_spec.root)
+    graded = {}
+    for kind in ("solved", "mistake"):
+        root = gradescope_root(tmp_path_factory.mktemp(f"gs-mini-{kind}"), mini_zip)
+        mini_upload(kind, root, root / "source" / "assignment" / "release")
+        proc, data = run_autograder(root, None, tests=tests, env={"ASSIGNMENT_DIR": str(REPO)},
+                                    timeout=300)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert "sandbox: none" not in proc.stdout
+        text = json.dumps(data)
+        assert "double_hidden" not in text and "uniform(10, 1000)" not in text
+        with zipfile.ZipFile(mini_zip) as z:      # nothing of the grader was changed
+            for name in z.namelist():
+                assert (root / "source" / name).read_bytes() == z.read(name), name
+        graded[kind] = data
+    solved, mistake = graded["solved"], graded["mistake"]
+    assert solved["extra_data"]["status"] == "graded", solved["output"]
+    assert solved["score"] == mini_spec.max_points == 2, solved["tests"]
+    assert "kernel died" not in json.dumps(solved)
+    # No answers are graded by hand in this assignment: no word about them.
+    assert "inline questions" not in solved["output"]
+    assert mistake["score"] == 0, mistake["tests"]
+    (test,) = mistake["tests"]
+    assert test["name"] == "test_double" and test["status"] == "failed"
+    assert catalogue["plus_one"] in test["output"], test["output"]

@@ -47,6 +47,7 @@ from instructor.assignment import DATA_DIR, INSTRUCTOR_DIR, REPO_ROOT
 from instructor.assignment.model import ENV_VAR, SPEC_FILE
 from instructor.assignment.model import spec as assignment_spec
 from instructor.grade.job import Limits
+from instructor.gradescope.run import CONFIG, TEMPLATE
 
 PYTHON_VERSION = "3.11"                     # the version the project is tested with
 GRADER_HOME = "/opt/autograder-python"      # where setup.sh puts the venv
@@ -56,7 +57,6 @@ EPOCH = (2020, 1, 1, 0, 0, 0)               # one time for every entry: build ti
 # Where an assignment folder from outside this repository goes in the zip (a name no
 # Python module can have, so it never shadows one).
 ASSIGNMENT_FOLDER = "assignment-folder"
-TEMPLATE = "assignment"                     # the course template's folder in the zip
 SAFE_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
 
 
@@ -196,7 +196,10 @@ def check_zip(zip_path, folder):
                               timeout=600)
     if proc.returncode != 0:
         said = (proc.stdout + proc.stderr).strip().replace(tmp, "<zip>")
-        raise RuntimeError(f"the autograder zip could not grade:\n{said[-3000:]}")
+        raise RuntimeError(f"the autograder zip could not grade:\n{said[-3000:]}\n(it holds "
+                           "the assignment's package as released, the modules and folders its "
+                           "spec's references name, its spec and nbgrader settings; never its "
+                           "solution_bound files)")
 
 
 def build(out_zip, hidden_visibility="after_published", limits=None,
@@ -225,7 +228,7 @@ def build(out_zip, hidden_visibility="after_published", limits=None,
         entries = {  # name -> (bytes, executable)
             "setup.sh": (script("setup.sh", values), True),
             "run_autograder": (script("run_autograder", values), True),
-            "autograder.json": (json.dumps(config, indent=1, sort_keys=True).encode(), False),
+            CONFIG: (json.dumps(config, indent=1, sort_keys=True).encode(), False),
         }
         paths = {"requirements.txt": os.path.join(REPO_ROOT, "requirements.txt"),
                  f"{TEMPLATE}/gradebook.db": os.path.join(template, "gradebook.db")}
