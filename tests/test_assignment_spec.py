@@ -2,6 +2,7 @@
 and the README agree with it, and every reference in it resolves."""
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,20 @@ def test_the_generic_layers_name_nothing_of_the_assignment(layer):
     found = [f"{f.relative_to(REPO)}:{n}: {line.strip()}" for f in files
              for n, line in enumerate(f.read_text().splitlines(), 1) if pattern.search(line)]
     assert found == []
+
+
+def test_an_assignment_folders_modules_import_each_other_without_sys_path(tmp_path):
+    from instructor.assignment.model import resolve
+    folder = tmp_path / "course"
+    (folder / "fxpkg_a").mkdir(parents=True)
+    (folder / "fxpkg_a" / "__init__.py").write_text("from fxmod_b import VALUE\n")
+    (folder / "fxmod_b.py").write_text("VALUE = 41 + 1\n")
+    (folder / "not_a_module.txt").write_text("")
+    before = list(sys.path)
+    assert resolve("fxpkg_a:VALUE", str(folder)) == 42
+    assert sys.path == before
+    assert str(folder) not in sys.path
+    # Only the folder's own top-level names are found through it.
+    import importlib.util
+    assert importlib.util.find_spec("fxmod_b").origin == str(folder / "fxmod_b.py")
+    assert importlib.util.find_spec("fxmod_missing") is None

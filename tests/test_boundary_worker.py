@@ -346,18 +346,22 @@ def test_a_minibatch_is_judged_by_the_contract_as_in_the_notebook(tmp_path, body
     assert judge(remote) == judge(local["odd"](X, y))
 
 
-def test_the_worker_runs_from_its_two_files_alone(tmp_path):
-    """Copied away from the grader, worker.py needs only protocol.py beside it."""
+def test_the_worker_runs_from_its_files_alone(tmp_path):
+    """Copied away from the grader, worker.py needs only its neighbours (the sandbox's
+    list, client.WORKER_FILES) beside it, its package gate included."""
     alone = tmp_path / "alone"
     alone.mkdir()
-    for name in ("worker.py", "protocol.py"):
+    names = sorted(os.path.basename(p) for p in client_mod.WORKER_FILES)
+    assert names == ["gate.py", "protocol.py", "worker.py"]
+    for name in names:
         shutil.copy(os.path.join(ROOT, "instructor", "boundary", name), alone / name)
     package = make_package(tmp_path)
     req_r, req_w = os.pipe()
     ans_r, ans_w = os.pipe()
+    gate = '{"allowed": ["numpy"], "message": "no {name} here"}'
     proc = subprocess.Popen([sys.executable, "-I", str(alone / "worker.py"), "--package-dir",
-                             package, "--fds", f"{req_r},{ans_w}"], pass_fds=(req_r, ans_w),
-                            cwd=str(tmp_path))
+                             package, "--fds", f"{req_r},{ans_w}", "--gate", gate],
+                            pass_fds=(req_r, ans_w), cwd=str(tmp_path))
     os.close(req_r)
     os.close(ans_w)
     W, X, y = data(9)
@@ -374,7 +378,7 @@ def test_the_worker_runs_from_its_two_files_alone(tmp_path):
     assert answer["result"]["value"]["items"][0]["v"] == softmax_loss_naive(W, X, y, 0.1)[0]
 
 
-@pytest.mark.parametrize("name", ["worker.py", "protocol.py"])
+@pytest.mark.parametrize("name", ["worker.py", "protocol.py", "gate.py"])
 def test_sandbox_side_files_import_no_grader_code(name):
     tree = ast.parse(open(os.path.join(ROOT, "instructor", "boundary", name)).read())
     imported = set()

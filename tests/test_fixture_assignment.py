@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from instructor.assignment.model import load_spec, resolve, spec
+from instructor.assignment import spec
+from instructor.assignment.model import load_spec, resolve
 from instructor.boundary.client import WorkerClient
 from instructor.boundary.results import load_results, results_code
 from instructor.grade.trusted import copy_package, proxies

@@ -7,8 +7,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from instructor.assignment import REPO_ROOT
-from instructor.grade.execute import (GuardedExecute, allowed_modules, package_gate_code,
-                                      requirement_names)
+from instructor.boundary.client import StudentError, WorkerClient
+from instructor.grade.execute import (GuardedExecute, allowed_modules, package_gate,
+                                      package_gate_code, requirement_names)
+from instructor.grade.trusted import worker_gate
 
 
 def test_the_requirements_are_read_by_name():
@@ -64,3 +66,33 @@ def test_the_gate_code_compiles_and_names_the_packages():
     code = package_gate_code(os.path.join(REPO_ROOT, "requirements.txt"))
     compile(code, "<gate>", "exec")
     assert "tqdm" in code and "'sklearn'" not in code
+
+
+def test_the_trusted_worker_refuses_other_packages_as_the_kernel_does(tmp_path):
+    """The checks call student functions in the worker: a function that imports a
+    package grading does not have fails there with the kernel's message too."""
+    package = tmp_path / "handin" / "mypkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "ops.py").write_text("import importlib\n\n\ndef use(name):\n"
+                                    "    return importlib.import_module(name).__name__\n")
+    req = tmp_path / "requirements.txt"
+    req.write_text("numpy>=1.26\n")
+    with WorkerClient(str(tmp_path / "handin"), gate=package_gate(str(req))) as client:
+        use = client.function("mypkg.ops", "use")
+        assert [use(n) for n in ("numpy", "json", "mypkg")] == ["numpy", "json", "mypkg"]
+        with pytest.raises(StudentError) as refused:
+            use("matplotlib.pyplot")
+        assert refused.value.type_name == "ModuleNotFoundError"
+        assert "'matplotlib' in grading" in str(refused.value) and "numpy" in str(refused.value)
+        with pytest.raises(StudentError, match="surely_not_installed") as missing:
+            use("surely_not_installed_anywhere")
+        assert "in grading" not in str(missing.value)
+    with WorkerClient(str(tmp_path / "handin")) as client:    # no gate: anything installed
+        assert client.function("mypkg.ops", "use")("matplotlib") == "matplotlib"
+
+
+def test_the_worker_gets_the_assignments_requirements():
+    allowed, message = worker_gate()
+    assert {"numpy", "matplotlib", "tqdm"} <= set(allowed)
+    assert "sklearn" not in allowed and "requirements.txt" in message

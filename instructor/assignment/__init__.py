@@ -21,7 +21,8 @@ INSTRUCTOR_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO_ROOT = os.path.dirname(INSTRUCTOR_DIR)
 
 from .model import (AssignmentSpec, Cell, Check, DataSet, GivenCodeRule,  # noqa: E402,F401
-                    Klass, Mistakes, NotebookValue, Routine, load_spec, spec)
+                    Klass, Mistakes, NotebookValue, Routine, load_spec)
+from .current import spec  # noqa: E402
 
 _SPEC = spec()
 ASSIGNMENT_ID = _SPEC.assignment_id   # nbgrader's assignment name

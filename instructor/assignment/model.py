@@ -28,13 +28,14 @@ An AssignmentSpec declares
   (hidden_pool, e.g. a pool of hidden problem sets).
 
 References are strings resolved on use (resolve()), so reading a spec imports
-nothing of the assignment's code. spec(folder) loads the spec of an assignment
-folder: this repository's by default, or FOLDER/assignment_spec.py (its SPEC),
-or the folder named by the environment variable ASSIGNMENT_DIR.
+nothing of the assignment's code. load_spec(folder) loads the SPEC of
+FOLDER/assignment_spec.py; current.py's spec() chooses which assignment the
+tools work on.
 """
 import dataclasses
-import functools
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -275,13 +276,43 @@ class AssignmentSpec:
         return self
 
 
+class _FolderFinder(importlib.abc.MetaPathFinder):
+    """Finds the top-level modules and packages of one assignment folder, and only
+    those: an assignment outside this project (a test fixture, a course's own)
+    imports its spec's modules, and they import each other, without the folder
+    going onto sys.path, where every other import would search it too."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def find_spec(self, name, path=None, target=None):
+        if path is not None or "." in name:
+            return None     # submodules: found through their package's own __path__
+        if not (os.path.exists(os.path.join(self.root, name + ".py"))
+                or os.path.isdir(os.path.join(self.root, name))):
+            return None
+        return importlib.machinery.PathFinder.find_spec(name, [self.root])
+
+
+_finders = {}
+
+
+def _find_in(root):
+    """Let imports find the top-level modules of the assignment folder root (once)."""
+    root = os.path.realpath(root)
+    if root not in _finders:
+        _finders[root] = _FolderFinder(root)
+        # First: the assignment's own modules win over installed ones of the same name.
+        sys.meta_path.insert(0, _finders[root])
+
+
 def resolve_module(name, root=None):
     """Import a module by dotted name; an assignment folder's own modules first."""
-    if root and os.path.isdir(root) and root not in sys.path:
+    if root and os.path.isdir(root):
         top = name.split(".")[0]
         if os.path.exists(os.path.join(root, top + ".py")) or os.path.isdir(
                 os.path.join(root, top)):
-            sys.path.insert(0, root)
+            _find_in(root)
     return importlib.import_module(name)
 
 
@@ -309,20 +340,3 @@ def load_spec(folder):
     if not isinstance(found, AssignmentSpec):
         raise ValueError(f"{path} defines no SPEC (an AssignmentSpec)")
     return found.validate()
-
-
-@functools.lru_cache(maxsize=None)
-def _spec(folder):
-    if folder is None:
-        from . import softmax
-        return softmax.SPEC.validate()
-    return load_spec(folder)
-
-
-def spec(folder=None):
-    """The assignment's spec: FOLDER's, else $ASSIGNMENT_DIR's, else this repository's."""
-    folder = folder or os.environ.get(ENV_VAR) or None
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if folder and os.path.realpath(folder) == os.path.realpath(here):
-        folder = None
-    return _spec(os.path.realpath(folder) if folder else None)

@@ -22,7 +22,8 @@ NotImplementedError` works.
 
 WorkerClient(package_dir, launcher=(), python=sys.executable, timeout=60,
              memory_bytes=4 GiB, cpu_seconds=None, log_path=None, env=None,
-             preexec_fn=None, cwd=None, limits=protocol.MessageLimits())
+             preexec_fn=None, cwd=None, limits=protocol.MessageLimits(), budget=None,
+             gate=None)
 - launcher: argv prefix put before the worker's command (a bwrap command from
   jail.py); the worker and package paths must be visible at the same place inside.
 - timeout: seconds of wall time per call; on a timeout or a crash the worker is
@@ -33,6 +34,9 @@ WorkerClient(package_dir, launcher=(), python=sys.executable, timeout=60,
 - preexec_fn: run in the child before the launcher (jail.py's limits), after ours.
 - budget: seconds of wall time for all calls together (None: no total); once
   spent, the running call and every later one raise BudgetSpent ("too slow").
+- gate: (allowed modules, message) of the package gate (gate.py) the worker installs
+  before it imports the package: the installed packages student code may import
+  (None: any).
 - log_path: where the worker keeps the first MiB of what student code prints; in
   a jail it must be a path the jail can write (its work folder, then collect it).
 Errors: BoundaryError (base), WorkerTimeout (BudgetSpent), WorkerCrashed, InvalidAnswer (the
@@ -40,6 +44,7 @@ answer is not what was asked: e.g. dW not of W's shape), StudentError.
 """
 import builtins
 import functools
+import json
 import os
 import resource
 import select
@@ -54,6 +59,9 @@ from . import protocol
 
 WORKER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 PROTOCOL_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "protocol.py")
+GATE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gate.py")
+# What the sandbox must show of the grader for the worker to run.
+WORKER_FILES = (WORKER_PATH, PROTOCOL_PATH, GATE_PATH)
 
 
 class BoundaryError(RuntimeError):
@@ -139,7 +147,8 @@ def _number_array(a, what):
 class WorkerClient:
     def __init__(self, package_dir, launcher=(), python=sys.executable, timeout=60.0,
                  memory_bytes=4 << 30, cpu_seconds=None, log_path=None, env=None,
-                 preexec_fn=None, cwd=None, limits=protocol.MessageLimits(), budget=None):
+                 preexec_fn=None, cwd=None, limits=protocol.MessageLimits(), budget=None,
+                 gate=None):
         self.budget = None if budget is None else float(budget)
         self._budget_end = None
         self.package_dir = os.path.abspath(package_dir)
@@ -155,6 +164,7 @@ class WorkerClient:
         self.preexec_fn = preexec_fn
         self.cwd = cwd or self.package_dir
         self.limits = limits
+        self.gate = gate
         self.proc = None
         self.restarts = 0
 
@@ -177,6 +187,9 @@ class WorkerClient:
                "--package-dir", self.package_dir, "--fds", f"{req_r},{ans_w}"]
         if self.log_path:
             cmd += ["--log", os.path.abspath(self.log_path)]
+        if self.gate:
+            allowed, message = self.gate
+            cmd += ["--gate", json.dumps({"allowed": sorted(allowed), "message": message})]
         env = self.env if self.env is not None else {
             "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

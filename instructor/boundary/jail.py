@@ -11,7 +11,7 @@ What a jailed process sees (everything else is absent, not just unreadable):
 - read-only: /usr (with /bin, /lib, /lib64, /sbin as on the host), the Python
   installation and its packages (sys.prefix, sys.base_prefix, site-packages), a
   few files of /etc the dynamic loader needs, the data set folder, and the paths
-  passed as read_only (e.g. the worker's two files);
+  passed as read_only (e.g. the worker's files);
 - read-write: a copy of work_dir, shown at work_dir's own path, /tmp, /dev/shm,
   all in ONE tmpfs of limits.disk bytes, so their total can never exceed it; and
   runtime_dir (for sockets shared with the grader, at the same path on both sides);
@@ -64,6 +64,8 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+
+from instructor.sandbox.limits import minimal_env, processes_of, tasks_of
 
 MS_NOSUID, MS_NODEV = 2, 4
 MNT_DETACH = 2
@@ -155,11 +157,6 @@ def _is_under(path, folder):
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def _processes_of(uid):
-    from instructor.sandbox.limits import processes_of
-    return processes_of(uid)
-
-
 class Jail:
     def __init__(self, work_dir, data_dir=None, read_only=(), deny=(), slot=0,
                  uid_base=61000, limits=None, python=sys.executable):
@@ -208,7 +205,7 @@ class Jail:
             for name in ("tmp", "run"):
                 os.mkdir(os.path.join(self.state_dir, name), 0o700)
             return self
-        busy = _processes_of(self.uid)
+        busy = processes_of(self.uid)
         if busy:
             raise JailError(f"uid {self.uid} already runs processes {busy[:5]}: another "
                             "jail uses this slot")
@@ -344,7 +341,6 @@ class Jail:
         for the slot's own uid; for a normal user, what that user runs now plus it."""
         if not self.rootless:
             return self.limits.processes
-        from instructor.sandbox.limits import tasks_of
         return tasks_of(os.getuid()) + self.limits.processes
 
     @property
@@ -365,7 +361,6 @@ class Jail:
         os.umask(0o022)
 
     def env(self, **extra):
-        from instructor.sandbox.box import minimal_env
         return minimal_env("/tmp", **extra)
 
 

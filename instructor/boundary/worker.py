@@ -1,15 +1,17 @@
 """The untrusted side: imports a student's package and answers requests.
 
-    python -m instructor.boundary.worker --package-dir DIR --fds R,W [--log FILE]
-    python path/to/worker.py --package-dir DIR --fds R,W [--log FILE]
+    python -m instructor.boundary.worker --package-dir DIR --fds R,W [--log FILE] [--gate JSON]
+    python path/to/worker.py --package-dir DIR --fds R,W [--log FILE] [--gate JSON]
 
 Runs inside the sandbox, as its own process. It reads requests from the inherited
 file descriptor R and writes answers to W (protocol.py frames). Before any
 student code is imported, its own stdout and stderr (fd 1 and 2) go to a log
 capped at --max-log bytes (or /dev/null) and stdin to /dev/null, so nothing
 student code prints can be mistaken for an answer. It depends on nothing but
-numpy and protocol.py (its neighbour file), so the sandbox needs to show only
-these two files of the grader. It knows nothing of any assignment: requests name
+numpy and its neighbour files protocol.py and gate.py, so the sandbox needs to
+show only these three files of the grader. With --gate '{"allowed": [...],
+"message": "..."}' it installs the package gate (gate.py) before any student
+code is imported, as the kernel that ran the notebook had it. It knows nothing of any assignment: requests name
 the module and the function, or the class and the method, to call.
 
 Requests (meta["op"]):
@@ -35,6 +37,7 @@ the import path.
 """
 import argparse
 import importlib
+import json
 import importlib.machinery
 import importlib.util
 import os
@@ -45,20 +48,20 @@ import traceback
 import numpy as np
 
 
-def _load_protocol():
-    """protocol.py, the file beside this one, loaded by path: neither this folder nor
-    the grader's package is ever put on the import path of the process that imports
-    student code."""
+def _load_neighbour(name):
+    """A file beside this one (protocol.py, gate.py), loaded by path: neither this
+    folder nor the grader's package is ever put on the import path of the process
+    that imports student code."""
     if __package__:
-        return importlib.import_module(".protocol", __package__)
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "protocol.py")
-    spec = importlib.util.spec_from_file_location("_boundary_protocol", path)
+        return importlib.import_module(f".{name}", __package__)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_boundary_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-protocol = _load_protocol()
+protocol = _load_neighbour("protocol")
 
 MAX_MESSAGE = 2000        # characters of an exception message sent back
 MAX_FRAMES = 12           # traceback lines sent back
@@ -443,10 +446,15 @@ def main(argv=None):
     parser.add_argument("--fds", required=True, help="R,W: request and answer descriptors")
     parser.add_argument("--log", help="file for what student code prints (default: dropped)")
     parser.add_argument("--max-log", type=int, default=1 << 20, help="bytes of log kept")
+    parser.add_argument("--gate", help='JSON {"allowed": [modules], "message": text}: the '
+                                       "installed packages student code may import")
     args = parser.parse_args(argv)
     read_fd, write_fd = (int(x) for x in args.fds.split(","))
     log_thread = isolate_stdio(args.log, args.max_log)
     package_dir = os.path.realpath(args.package_dir)
+    if args.gate:
+        gate = json.loads(args.gate)
+        _load_neighbour("gate").install(gate["allowed"], gate["message"])
     # Student modules come from the package folder only (register_package), never from
     # ours: the worker runs with `python -I`, so its own folder is not on the path.
     serve(read_fd, write_fd, package_dir)

@@ -69,7 +69,7 @@ import time
 
 from instructor.assignment import (ASSIGNMENT_ID, ASSIGNMENT_ROOT, NBGRADER_CONFIG, NOTEBOOK,
                                    PACKAGE, REPO_ROOT, write_json, write_text)
-from instructor.assignment.model import resolve, spec as assignment_spec
+from instructor.assignment import spec as assignment_spec
 from instructor.grade.bundle import SetupError, make_bundle
 from instructor.grade.engines import open_executor
 from instructor.grade.job import (GRADED, GRADER_ERROR, NOT_GRADED, WITH_PROBLEMS, Job, Limits,

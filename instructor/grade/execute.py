@@ -23,7 +23,9 @@ the timeout), it
   grader's internals could still get around it.
 """
 import ast
+import functools
 import json
+import os
 import re
 import secrets
 import time
@@ -107,35 +109,15 @@ UNMEASURABLE = 1 << 62
 
 
 # ---- the packages a hand-in may import --------------------------------------------------
-# Grading has the packages of the assignment's requirements.txt (and what they need), as a
-# student's environment made from that file has; the grader's own environment has more
-# (nbgrader's tools, scikit-learn, dask, ...). Run in the kernel before the first cell (and
-# after a restart), this finder makes importing any other installed package fail as it
-# would on the student's machine, with a message that says what grading has. Python's
-# standard library and modules outside site-packages (the assignment's own package) are
-# not affected. It only stops accidents: the kernel runs student code, which could remove it.
-PACKAGE_GATE = r'''
-def _gate(allowed, message):
-    import importlib.abc, importlib.machinery, os, sys
-    allowed = set(allowed) | set(sys.stdlib_module_names) | set(sys.builtin_module_names)
-    def installed(origin):
-        parts = set(os.path.normpath(origin or "").split(os.sep))
-        return bool(parts & {"site-packages", "dist-packages"})
-    class PackageGate(importlib.abc.MetaPathFinder):
-        def find_spec(self, fullname, path=None, target=None):
-            top = fullname.partition(".")[0]
-            if path is not None or top in allowed or top in sys.modules:
-                return None
-            spec = importlib.machinery.PathFinder.find_spec(top)
-            if spec is None:
-                return None                  # not there at all: Python's own error
-            where = spec.origin or next(iter(spec.submodule_search_locations or []), "")
-            if not installed(where):
-                return None
-            raise ModuleNotFoundError(message.format(name=top), name=fullname)
-    sys.meta_path.insert(0, PackageGate())
-_gate(%r, %r)
-del _gate
+# The gate itself is boundary/gate.py; the kernel runs its source, in a namespace of its
+# own, before the first cell (and after a restart), so the notebook sees none of its names.
+GATE_SETUP = r'''
+def _setup(source, allowed, message):
+    namespace = {"__name__": "_package_gate"}
+    exec(compile(source, "package_gate", "exec"), namespace)
+    namespace["install"](allowed, message)
+_setup(%r, %r, %r)
+del _setup
 '''
 
 
@@ -185,15 +167,32 @@ def allowed_modules(requirements):
                   if any(_normal(d) in seen for d in dists))
 
 
-def package_gate_code(requirements_file):
-    """The code that installs the package gate for the packages of requirements_file."""
+def requirements_path():
+    """The assignment's requirements.txt: what a student's environment is made from."""
+    from instructor.assignment import REPO_ROOT
+    return os.path.join(REPO_ROOT, "requirements.txt")
+
+
+@functools.lru_cache(maxsize=8)
+def package_gate(requirements_file, extra=()):
+    """(allowed top-level modules, message) of the gate for the packages of
+    requirements_file (and of extra, e.g. what the kernel itself needs)."""
     names = requirement_names(requirements_file)
     message = ("No module named '{name}' in grading: the grader has only Python's standard "
                "library and the packages of the assignment's requirements.txt ("
                + ", ".join(names) + ") with what they need. Use those, or ask your "
                "instructor.")
+    return allowed_modules(names + list(extra)), message
+
+
+def package_gate_code(requirements_file):
+    """The code that installs the package gate in a kernel for requirements_file."""
+    from instructor.boundary import gate
+    with open(gate.__file__, encoding="utf-8") as f:
+        source = f.read()
     # The kernel itself (IPython, ipykernel) imports parts of itself lazily.
-    return PACKAGE_GATE % (allowed_modules(names + ["ipykernel"]), message)
+    allowed, message = package_gate(requirements_file, ("ipykernel",))
+    return GATE_SETUP % (source, allowed, message)
 
 
 def output_size(msg):
@@ -467,9 +466,7 @@ class GuardedExecute(Execute):
         if self.requirements_file == "none":
             return
         if not hasattr(self, "_gate_code"):
-            from instructor.assignment import REPO_ROOT
-            import os
-            path = self.requirements_file or os.path.join(REPO_ROOT, "requirements.txt")
+            path = self.requirements_file or requirements_path()
             try:
                 self._gate_code = package_gate_code(path)
             except OSError as e:

@@ -128,14 +128,25 @@ def _package_files(root, package):
 
 def worker_box(job, bundle, folder):
     """The box of the trusted worker: the job's tier and every one of its limits, over
-    the copy of the package only; it sees the interpreter and the worker's two files,
+    the copy of the package only; it sees the interpreter and the worker's files,
     nothing of the grader, the other hand-ins or the data set."""
     from instructor.boundary import client as client_mod
     from instructor.sandbox.box import Box
     return Box(job.options.sandbox, folder, job.limits,
-               read_only=[client_mod.WORKER_PATH, client_mod.PROTOCOL_PATH],
+               read_only=list(client_mod.WORKER_FILES),
                deny=[REPO_ROOT] + list(bundle.hide),
                reachable=[bundle.data_dir])   # the kernels' beside it (uid tier only)
+
+
+def worker_gate():
+    """The package gate of the kernel for the worker too: a function that imports a
+    package students do not have fails in the checks as it did in the notebook."""
+    from instructor.grade.execute import package_gate, requirements_path
+    try:
+        return package_gate(requirements_path())
+    except OSError as e:
+        print(f"no package gate for the worker: {e}", flush=True)
+        return None
 
 
 def client_args(box):
@@ -226,7 +237,7 @@ def grade_tests(job, bundle, course, handin_dir, results_path, work, notes, spec
                           memory_bytes=job.limits.memory,
                           log_path=os.path.join(box.runtime_dir, WORKER_OUTPUT),
                           budget=job.limits.trusted_budget if budget is None else budget,
-                          **client_args(box)) as client:
+                          gate=worker_gate(), **client_args(box)) as client:
             subject = Subject(proxies(client, spec), sources=sources, results=results,
                               data=data)
             # Visible checks of every cell before any hidden problem reaches the worker.

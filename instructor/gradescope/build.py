@@ -44,10 +44,10 @@ import tempfile
 import zipfile
 
 from instructor.assignment import DATA_DIR, INSTRUCTOR_DIR, REPO_ROOT
+from instructor.assignment import spec as assignment_spec
 from instructor.assignment.model import ENV_VAR, SPEC_FILE
-from instructor.assignment.model import spec as assignment_spec
 from instructor.grade.job import Limits
-from instructor.gradescope.run import CONFIG, TEMPLATE
+from instructor.gradescope.run import CONFIG, TEMPLATE, grader_references
 
 PYTHON_VERSION = "3.11"                     # the version the project is tested with
 GRADER_HOME = "/opt/autograder-python"      # where setup.sh puts the venv
@@ -78,18 +78,6 @@ def script(name, values):
     if re.search(r"@[A-Z_]+@", text):
         raise RuntimeError(f"{name}: a placeholder was left unfilled")
     return text.encode()
-
-
-def grader_references(spec):
-    """Every "module:name" the grader resolves while grading: the cells' checks, the
-    contracts of what students write, the data loader, the data set's locator and the
-    mistakes' catalogue."""
-    refs = [check.ref for cell in spec.cells for check in cell.checks]
-    for routine in spec.routines.values():
-        refs += [routine.contract] if getattr(routine, "contract", None) else []
-        refs += [rule for _, rule in getattr(routine, "contracts", ())]
-    refs += [spec.data, spec.mistakes.catalogue, spec.dataset and spec.dataset.locate]
-    return sorted({r for r in refs if r})
 
 
 def hidden_tests(spec, release_dir):

@@ -149,12 +149,23 @@ def grade_submission(root, config, bundle, work):
         end_orphans()
 
 
+def grader_references(spec):
+    """Every "module:name" the grader resolves while grading: the cells' checks, the
+    contracts of what students write, the data loader, the data set's locator and the
+    mistakes' catalogue."""
+    refs = [check.ref for cell in spec.cells for check in cell.checks]
+    for routine in spec.routines.values():
+        refs += [routine.contract] if getattr(routine, "contract", None) else []
+        refs += [rule for _, rule in getattr(routine, "contracts", ())]
+    refs += [spec.data, spec.mistakes.catalogue, spec.dataset and spec.dataset.locate]
+    return sorted({r for r in refs if r})
+
+
 def check(config, data=True):
     """[problems] that keep this unpacked autograder from grading: another spec than
     the zip's, a check (or contract, loader, catalogue) that does not load, and, with
     data, a data set that is not in place."""
     from instructor.assignment.model import resolve
-    from instructor.gradescope.build import grader_references
     problem = wrong_spec(config)
     if problem:
         return [problem]

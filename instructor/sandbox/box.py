@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 
-from instructor.sandbox.limits import kill_uid, processes_of
+from instructor.sandbox.limits import kill_uid, minimal_env, processes_of  # noqa: F401
 
 TIERS = ("namespaces", "uid", "none")
 CHOICES = ("auto",) + TIERS
@@ -53,23 +53,6 @@ BARE_NOTE = ("graded WITHOUT a sandbox (--sandbox none): the hand-in's code ran 
 
 class SandboxError(RuntimeError):
     """No tier can run here (or the one asked for cannot), and grading bare was not asked for."""
-
-
-def minimal_env(tmp, threads=1, **extra):
-    """The environment of boxed code: nothing of the grader's, tmp as HOME and TMPDIR."""
-    env = {"PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/local/bin:/usr/bin:/bin",
-           "HOME": tmp, "TMPDIR": tmp, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-           "MPLCONFIGDIR": os.path.join(tmp, "matplotlib"), "MPLBACKEND": "agg",
-           "IPYTHONDIR": os.path.join(tmp, "ipython"),
-           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
-           # BLAS threads count against the process limit: keep them few.
-           "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
-           "MKL_NUM_THREADS": str(threads)}
-    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):   # machine-specific BLAS fixes
-        if name in os.environ:
-            env[name] = os.environ[name]
-    env.update(extra)
-    return env
 
 
 # ---- choosing a tier ------------------------------------------------------------------------
@@ -97,9 +80,10 @@ def _uid_probe():
     elif os.geteuid() != 0:
         result = (False, "needs root (it runs student code under a dedicated uid)")
     else:
+        from instructor.grade.job import Limits
+        small = Limits(processes=16, disk=1 << 20, memory=1 << 30, max_file_write=1 << 20)
         try:
-            with tempfile.TemporaryDirectory() as work, \
-                    Box("uid", work, _ProbeLimits()) as box:
+            with tempfile.TemporaryDirectory() as work, Box("uid", work, small) as box:
                 run = subprocess.run(box.command() + [sys.executable, "-I", "-S", "-c",
                                                       "import os; print(os.getuid())"],
                                      env=box.env(), preexec_fn=box.preexec, close_fds=True,
@@ -111,10 +95,6 @@ def _uid_probe():
             result = (False, f"a trial box could not be built: {e}")
     _UID_PROBE["result"] = result
     return result
-
-
-class _ProbeLimits:
-    processes, disk, memory, max_file_write = 16, 1 << 20, 1 << 30, 1 << 20
 
 
 def choose_tier(requested="auto"):

@@ -9,7 +9,8 @@ Used by the batch (grade/batch.py: one worker process per hand-in), the worker
   grader's own process grow without bound;
 - process hygiene: a worker dies with its parent, and collects and kills every
   process its hand-in left behind, even ones that detached themselves (without
-  a jail; in a jail the pid namespace does it, see kernel.py).
+  a jail; in a jail the pid namespace does it, see kernel.py);
+- the minimal environment boxed code gets (minimal_env), in every tier.
 
 The isolation itself (an allow-list file system, no network, own namespaces,
 a process and disk limit per hand-in) is instructor/boundary/jail.py.
@@ -19,6 +20,7 @@ import os
 import re
 import resource
 import signal
+import sys
 import time
 
 PR_SET_PDEATHSIG = 1
@@ -209,3 +211,20 @@ def apply_kernel_limits(memory_bytes=0, file_bytes=0, open_files=0, processes=0)
         limit = open_files if hard == resource.RLIM_INFINITY else min(open_files, hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def minimal_env(tmp, threads=1, **extra):
+    """The environment of boxed code: nothing of the grader's, tmp as HOME and TMPDIR."""
+    env = {"PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/local/bin:/usr/bin:/bin",
+           "HOME": tmp, "TMPDIR": tmp, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+           "MPLCONFIGDIR": os.path.join(tmp, "matplotlib"), "MPLBACKEND": "agg",
+           "IPYTHONDIR": os.path.join(tmp, "ipython"),
+           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+           # BLAS threads count against the process limit: keep them few.
+           "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
+           "MKL_NUM_THREADS": str(threads)}
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):   # machine-specific BLAS fixes
+        if name in os.environ:
+            env[name] = os.environ[name]
+    env.update(extra)
+    return env
