@@ -244,6 +244,22 @@ def test_setup_fetches_the_data_set_with_no_inherited_override(autograder_zip, t
     assert "https_proxy" in names and "PATH" in names  # the route may be set, nothing else
 
 
+def test_the_zips_grader_checks_itself_and_refuses_another_spec(autograder_zip, tmp_path):
+    """`run --check code` (what the build and setup.sh ask): the zip's spec and checks load
+    from the zip alone; a spec other than the one the zip was built for is refused."""
+    unpack_into(autograder_zip, tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ASSIGNMENT_DIR")}
+    env["PYTHONPATH"] = str(tmp_path)
+    command = [sys.executable, "-m", "instructor.gradescope.run", "--check", "code"]
+    proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and "softmax can be graded" in proc.stdout, proc.stderr
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env=dict(env, ASSIGNMENT_DIR=str(REPO / "tests" / "fixtures" / "mini")))
+    assert proc.returncode == 1
+    assert "built for the assignment 'softmax'" in proc.stderr and "'mini'" in proc.stderr
+
+
 # ---- uploads graded by run_autograder -----------------------------------------------------------
 def solved_files(dist):
     nb = student_notebook(dist)
