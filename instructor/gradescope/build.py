@@ -118,8 +118,8 @@ def _relative(spec, path, what):
 
 def assignment_files(spec, release_dir):
     """{path relative to the assignment's root: file} of what the grader needs of the
-    assignment: the release's package, the modules of the spec's references (a module
-    or folder at the root; the grader's own package and installed ones are not the
+    assignment: the release's package, the modules of the spec's references (each a
+    module or folder at the assignment's root; installed packages are not the
     assignment's), its nbgrader settings, its data set's fetch script, and for a folder
     outside this repository its spec. The solution-bound files are left out."""
     files = tree(os.path.join(release_dir, spec.package), spec.package)
