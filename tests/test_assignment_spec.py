@@ -96,15 +96,20 @@ def test_assignment_words_are_the_specs():
     assert "results" not in words and "train" not in words
 
 
-@pytest.mark.parametrize("layer", GENERIC + ["cli.py", "markers.py"])
+@pytest.mark.parametrize("layer", GENERIC + ["gradescope", "data/gradescope", "cli.py",
+                                   "markers.py"])
 def test_the_generic_layers_name_nothing_of_the_assignment(layer):
     """Everything about the assignment is in its spec: no file of the pipeline's layers
-    names it (in code, comments or docstrings), nor its data set."""
-    words = assignment_words(SPEC) + ["cifar"]
+    names it (in code, comments or docstrings), nor its data set, nor its scripts; the
+    templates of the Gradescope scripts (data/gradescope/) neither."""
+    words = assignment_words(SPEC) + ["cifar"] + [
+        Path(p).name for p in (SPEC.dataset and SPEC.dataset.fetch, SPEC.collect_script) if p]
     pattern = re.compile("|".join(rf"(?<![A-Za-z0-9_]){re.escape(w)}(?![A-Za-z0-9_])"
                                   for w in words), re.IGNORECASE)
     root = REPO / "instructor" / layer
-    files = [root] if root.is_file() else sorted(root.rglob("*.py"))
+    files = [root] if root.is_file() else sorted(
+        p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        and (p.suffix == ".py" or layer.startswith("data/")))
     assert files
     found = [f"{f.relative_to(REPO)}:{n}: {line.strip()}" for f in files
              for n, line in enumerate(f.read_text().splitlines(), 1) if pattern.search(line)]

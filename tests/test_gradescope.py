@@ -16,10 +16,14 @@ Three uploads run the notebook (about half a minute each, two at a time):
 Broken uploads (empty, not a zip, a zip bomb, no notebook) and failures on the
 grader's side are told without running a notebook. Every results.json is
 checked against Gradescope's specification, and for hidden-test text.
+
+The second assignment of tests/fixtures/mini goes through the same package: its
+zip (built once with --assignment) grades its solution and its known mistake.
 """
 import io
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -47,8 +51,9 @@ TESTS_WITH_HIDDEN_PARTS = {"test_naive_loss", "test_naive_grad", "test_vectorize
                            "test_sweep"}
 
 
-def validate_results(data):
-    """Check a results.json (dict) against Gradescope's specification and what we promise."""
+def validate_results(data, tests=TESTS):
+    """Check a results.json (dict) against Gradescope's specification and what we promise;
+    tests: {name: points} of the assignment's auto-graded test cells, in order."""
     assert isinstance(data, dict)
     for key, value in data.items():
         assert key in TOP_FIELDS, f"unknown top-level field {key}"
@@ -70,7 +75,7 @@ def validate_results(data):
         assert 0 <= test["score"] <= test["max_score"]
         assert (test["status"] == "passed") == (test["score"] == test["max_score"])
     if data["tests"]:
-        assert [t["name"] for t in data["tests"]] == list(TESTS)
+        assert [t["name"] for t in data["tests"]] == list(tests)
         assert data["score"] == pytest.approx(sum(t["score"] for t in data["tests"]))
 
 
@@ -121,17 +126,22 @@ def gradescope_root(base, zip_path):
     return root
 
 
-def run_autograder(root, data_dir, python=sys.executable, timeout=900, container=False):
-    """container: run it in a simulated Docker-like container (tests/container_sim.py)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=str(python), CIFAR10_DIR=str(data_dir))
+def run_autograder(root, data_dir, python=sys.executable, timeout=900, container=False,
+                   tests=TESTS, env=None):
+    """container: run it in a simulated Docker-like container (tests/container_sim.py);
+    data_dir: the data set (None: the assignment reads none); tests: {name: points} of
+    the assignment's test cells; env: more environment variables."""
+    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "PYTHONPATH"}
+    env.update(AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=str(python))
+    if data_dir is not None:
+        env["CIFAR10_DIR"] = str(data_dir)
     wrap = [sys.executable, str(REPO / "tests" / "container_sim.py")] if container else []
     proc = subprocess.run([*wrap, str(root / "run_autograder")], cwd=root, env=env,
                           capture_output=True, text=True, timeout=timeout)
     path = root / "results" / "results.json"
     assert path.is_file(), proc.stdout + proc.stderr
     data = json.loads(path.read_text())
-    validate_results(data)
+    validate_results(data, tests)
     assert_no_hidden_text(data)
     return proc, data
 
@@ -194,10 +204,13 @@ def test_setup_installs_python_beside_the_system_one_and_checks_the_data(autogra
     setup = (tmp_path / "setup.sh").read_text()
     official = next(line.split('"')[1] for line in (REPO / "get_datasets.sh").read_text().splitlines()
                     if line.startswith("DEFAULT_MD5="))
-    assert f'CIFAR10_MD5="{official}"' in setup
-    run_line = [line for line in setup.splitlines() if "get_datasets.sh" in line and not line.startswith("#")]
-    assert run_line and '"$SOURCE/get_datasets.sh"' in run_line[-1]
-    assert 'CIFAR10_MD5="$CIFAR10_MD5"' in setup
+    # The spec's fetch script, as the repository has it (pinned to the official md5), is
+    # what setup.sh runs, in the zip's root: this repository's assignment is at its root.
+    fetch = tmp_path / "get_datasets.sh"
+    assert fetch.read_bytes() == (REPO / "get_datasets.sh").read_bytes() and os.access(fetch, os.X_OK)
+    assert f'DEFAULT_MD5="{official}"' in fetch.read_text()
+    assert 'DATASET_FETCH="get_datasets.sh"' in setup and 'ASSIGNMENT_FOLDER=""' in setup
+    assert re.search(r"^fetch_dataset$", setup, re.M)
     assert "python3.11" in setup.replace('python$PYTHON_VERSION', "python3.11") and 'PYTHON_VERSION="3.11"' in setup
     assert "bubblewrap" in setup and "-r \"$SOURCE/requirements.txt\"" in setup
     for replacing in ("update-alternatives", "ln -s", "/usr/bin/python3"):
@@ -205,6 +218,47 @@ def test_setup_installs_python_beside_the_system_one_and_checks_the_data(autogra
     config = json.loads((tmp_path / "autograder.json").read_text())
     assert config["hidden_visibility"] == "after_published"
     assert set(config["hidden_tests"]) == TESTS_WITH_HIDDEN_PARTS
+
+
+def test_setup_fetches_the_data_set_with_no_inherited_override(autograder_zip, tmp_path):
+    """setup.sh runs the fetch script without the environment it inherited: an md5, URL or
+    folder set there cannot weaken or redirect the download (the script's own official
+    md5 applies)."""
+    unpack_into(autograder_zip, tmp_path)
+    setup = (tmp_path / "setup.sh").read_text()
+    # setup.sh up to its first command that changes the machine, then its fetch step,
+    # with the fetch script replaced by one that records what it was given.
+    head = setup[:setup.index("\napt-get update\n")]
+    (tmp_path / "setup_head.sh").write_text(head + "\nfetch_dataset\n")
+    seen = tmp_path / "seen.txt"
+    (tmp_path / "get_datasets.sh").write_text(f"#!/bin/sh\n{{ pwd; env; }} > {seen}\n")
+    env = dict(os.environ, CIFAR10_MD5="0" * 32, CIFAR10_DIR=str(tmp_path / "elsewhere"),
+               CIFAR10_URL="http://example.invalid/cifar.tgz", CIFAR10_ARCHIVE="/tmp/x.tgz",
+               https_proxy="http://proxy.invalid:3128")
+    proc = subprocess.run(["bash", str(tmp_path / "setup_head.sh")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = seen.read_text().splitlines()
+    assert lines[0] == str(tmp_path)                   # run in the assignment's folder
+    names = {line.partition("=")[0] for line in lines[1:]}
+    assert not {n for n in names if n.startswith("CIFAR10")}, names
+    assert "https_proxy" in names and "PATH" in names  # the route may be set, nothing else
+
+
+def test_the_zips_grader_checks_itself_and_refuses_another_spec(autograder_zip, tmp_path):
+    """`run --check code` (what the build and setup.sh ask): the zip's spec and checks load
+    from the zip alone; a spec other than the one the zip was built for is refused."""
+    unpack_into(autograder_zip, tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ASSIGNMENT_DIR")}
+    env["PYTHONPATH"] = str(tmp_path)
+    command = [sys.executable, "-m", "instructor.gradescope.run", "--check", "code"]
+    proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and "softmax can be graded" in proc.stdout, proc.stderr
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env=dict(env, ASSIGNMENT_DIR=str(REPO / "tests" / "fixtures" / "mini")))
+    assert proc.returncode == 1
+    assert "built for the assignment 'softmax'" in proc.stderr and "'mini'" in proc.stderr
 
 
 # ---- uploads graded by run_autograder -----------------------------------------------------------
@@ -491,3 +545,150 @@ def test_the_command_has_help_and_refuses_bad_options(tmp_path):
         assert proc.returncode == 2, bad
         assert "error" in proc.stderr
     assert not (tmp_path / "autograder.zip").exists()
+
+
+# ---- a second assignment (tests/fixtures/mini) through the same Gradescope package -------------
+MINI = REPO / "tests" / "fixtures" / "mini"
+
+
+@pytest.fixture(scope="module")
+def mini_spec():
+    from instructor.assignment.model import load_spec
+    return load_spec(str(MINI))
+
+
+@pytest.fixture(scope="module")
+def mini_zip(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gradescope-mini")
+    proc = instructor("--assignment", MINI, "gradescope", "--out", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out / "autograder.zip"
+
+
+def test_the_fixture_zip_carries_its_own_spec_and_checks(mini_zip, mini_spec):
+    """Its spec, check module, nbgrader settings and released package in a folder of its
+    own; none of its solution-bound files, its solution, nor this repository's own
+    assignment's instructor-only code."""
+    from instructor.assignment import spec
+    home = spec(str(REPO))
+    folder = "assignment-folder"
+    with zipfile.ZipFile(mini_zip) as z:
+        names = set(z.namelist())
+        release = f"assignment/release/{mini_spec.assignment_id}"
+        package = sorted(n for n in names if n.startswith(f"{release}/{mini_spec.package}/"))
+        assert package
+        for name in package:      # the grader's checks import the release's package
+            assert z.read(name) == z.read(f"{folder}/{name[len(release) + 1:]}"), name
+        for rel in ("assignment_spec.py", "mini_checks.py", mini_spec.nbgrader_config):
+            assert z.read(f"{folder}/{rel}") == (MINI / rel).read_bytes(), rel
+        for rel in mini_spec.student_files:   # the starter, never the solution
+            assert b"NotImplementedError" in z.read(f"{folder}/{rel}")
+            assert z.read(f"{folder}/{rel}") != (MINI / rel).read_bytes()
+        assert not any(n.endswith(tuple(mini_spec.solution_bound)) for n in names)
+        assert not any(n.startswith(tuple(f"{p}/" for p in home.secret_code)) or n in
+                       home.solution_bound for n in names)
+        assert not any(n.endswith(mini_spec.notebook) and not n.startswith(release)
+                       for n in names)
+        config = json.loads(z.read("autograder.json"))
+        setup = z.read("setup.sh").decode()
+        runner = z.read("run_autograder").decode()
+    assert config["assignment_id"] == "mini" and config["assignment_folder"] == folder
+    assert config["hidden_tests"] == ["test_double"]
+    assert "uniform(10, 1000)" in " ".join(config["hidden_lines"])
+    assert f'ASSIGNMENT_FOLDER="{folder}"' in setup and f'ASSIGNMENT_FOLDER="{folder}"' in runner
+    assert 'DATASET_FETCH=""' in setup      # it reads no data set
+
+
+def test_a_zip_whose_checks_need_a_file_left_home_is_not_written(tmp_path):
+    """A check that imports a solution-bound file (kept out of the zip) would fail at every
+    submission: the build asks the zip's own grader first, and stops saying why."""
+    folder = tmp_path / "mini"
+    shutil.copytree(MINI, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    checks = folder / "mini_checks.py"
+    checks.write_text(checks.read_text().replace(
+        "from minipkg.checks import check_double",
+        "from minipkg.checks import check_double\nimport mini_mistakes  # noqa: F401"))
+    out = tmp_path / "out"
+    proc = instructor("--assignment", folder, "gradescope", "--out", out)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "could not grade" in proc.stderr and "No module named 'mini_mistakes'" in proc.stderr
+    assert "mini_checks:double_visible does not load" in proc.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+MINI_FORGER = '''
+import os as _os
+_root = {root!r}
+for _path, _text in [(_os.path.join(_root, "source", "assignment-folder", "mini_checks.py"),
+                      "def double_visible(subject): pass\\ndef double_hidden(subject): pass\\n"),
+                     (_os.path.join(_root, "results", "results.json"), '{{"score": 2}}')]:
+    try:
+        with open(_path, "w") as _f:
+            _f.write(_text)
+        print("FORGED", _path)
+    except OSError:
+        pass
+'''
+
+
+def mini_upload(kind, root, release):
+    """Into root/submission: the solution ("solved", with a notebook cell that kills its
+    kernel if it sees the autograder's files), or the known mistake with code that tries to
+    replace the grader's check and write the results ("mistake")."""
+    sub = root / "submission"
+    made = root / "solved.zip"
+    proc = instructor("--assignment", MINI, "solved-handin", release, made)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with zipfile.ZipFile(made) as z:
+        files = {n: z.read(n).decode() for n in z.namelist()}
+    made.unlink()
+    nb = json.loads(files["mini.ipynb"])
+    if kind == "solved":
+        nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [],
+                            "execution_count": None, "source": (
+            "import os\n"
+            f"if any(os.path.exists(p) for p in [{str(root / 'source' / 'autograder.json')!r}, "
+            f"{str(root / 'results')!r}, {str(root / 'submission')!r}]):\n"
+            "    os._exit(1)")})
+    else:
+        files["minipkg/ops.py"] = ((MINI / "mini_mistakes.py").read_text()
+                                   + MINI_FORGER.format(root=str(root)))
+    files["mini.ipynb"] = json.dumps(nb)
+    write_files(sub, files)
+
+
+@pytest.mark.slow
+@pytest.mark.jail
+def test_the_fixture_assignment_is_graded_by_its_gradescope_zip(mini_zip, mini_spec,
+                                                                  tmp_path_factory):
+    """The fixture's zip, unpacked as Gradescope does, grades the solution 2/2 and the
+    known mistake 0 with the mistake named; the grader's checks and results cannot be
+    forged, the kernel sees none of the autograder, and an ASSIGNMENT_DIR inherited from
+    the environment does not change which spec grades."""
+    from instructor.assignment.model import resolve
+    tests = mini_spec.points
+    catalogue = resolve(mini_spec.mistakes.catalogue, mini_spec.root)
+    graded = {}
+    for kind in ("solved", "mistake"):
+        root = gradescope_root(tmp_path_factory.mktemp(f"gs-mini-{kind}"), mini_zip)
+        mini_upload(kind, root, root / "source" / "assignment" / "release")
+        proc, data = run_autograder(root, None, tests=tests, env={"ASSIGNMENT_DIR": str(REPO)},
+                                    timeout=300)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert "sandbox: none" not in proc.stdout
+        text = json.dumps(data)
+        assert "double_hidden" not in text and "uniform(10, 1000)" not in text
+        with zipfile.ZipFile(mini_zip) as z:      # nothing of the grader was changed
+            for name in z.namelist():
+                assert (root / "source" / name).read_bytes() == z.read(name), name
+        graded[kind] = data
+    solved, mistake = graded["solved"], graded["mistake"]
+    assert solved["extra_data"]["status"] == "graded", solved["output"]
+    assert solved["score"] == mini_spec.max_points == 2, solved["tests"]
+    assert "kernel died" not in json.dumps(solved)
+    # No answers are graded by hand in this assignment: no word about them.
+    assert "inline questions" not in solved["output"]
+    assert mistake["score"] == 0, mistake["tests"]
+    (test,) = mistake["tests"]
+    assert test["name"] == "test_double" and test["status"] == "failed"
+    assert catalogue["plus_one"] in test["output"], test["output"]

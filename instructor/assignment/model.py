@@ -21,7 +21,11 @@ An AssignmentSpec declares
 - given_code: what no file given to students may compute (GivenCodeRule), because
   that is what they write;
 - dataset: the data set the notebook reads (DataSet: how to find its folder, the
-  environment variable that names it, the release file that downloads it).
+  environment variable that names it, the release file that downloads it);
+- a grader shipped to run elsewhere without the solution (the Gradescope zip): the
+  instructor-only files that need the solution and stay home (solution_bound), and
+  the files computed from the solution that such a grader reads instead
+  (hidden_pool, e.g. a pool of hidden problem sets).
 
 References are strings resolved on use (resolve()), so reading a spec imports
 nothing of the assignment's code. load_spec(folder) loads the SPEC of
@@ -151,6 +155,15 @@ class AssignmentSpec:
     given_code: Optional[GivenCodeRule] = None  # what no given file may compute
     # The data set the notebook reads (DataSet); None: it reads no data.
     dataset: Optional[DataSet] = None
+    # A grader shipped to run elsewhere (the Gradescope zip) goes without the solution.
+    # solution_bound: instructor-only files or folders (relative to root) that import the
+    # solution or hold working code close to it (fingerprint generators, the known
+    # mistakes); grading never needs them and they stay out of such a zip.
+    solution_bound: tuple = ()
+    # hidden_pool: "module:function"() -> {path: text}, files computed now from the
+    # solution that such a grader's hidden checks read instead (a pool of hidden problem
+    # sets); paths absolute or relative to root, inside root. None: nothing to compute.
+    hidden_pool: Optional[str] = None
 
     def path(self, rel):
         """A path of the assignment's folder (rel is relative to root)."""
@@ -251,6 +264,9 @@ class AssignmentSpec:
                      if c.points < 0]
         if self.dataset is not None and not isinstance(self.dataset, DataSet):
             problems.append("dataset is not a DataSet")
+        problems += [f"solution_bound {p!r} is not a path inside the assignment's folder"
+                     for p in self.solution_bound
+                     if os.path.isabs(p) or ".." in p.replace(os.sep, "/").split("/")]
         for grade_id, needs in self.depends:
             problems += [f"{grade_id!r} depends on unknown cell {n!r}" for n in needs
                          if n not in ids]

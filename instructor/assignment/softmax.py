@@ -107,6 +107,11 @@ SPEC = AssignmentSpec(
     # Instructor-only code of the checks (mistakes, fingerprint generator, hidden
     # checks): none of its distinctive lines may reach a release.
     secret_code=("instructor/checks",),
+    # The fingerprint generator and the known mistakes import the solution: a grader
+    # shipped without it (the Gradescope zip) leaves them out, and draws its hidden
+    # problems from a pool computed now instead.
+    solution_bound=("instructor/checks/fingerprints.py", "instructor/checks/mistakes.py"),
+    hidden_pool="instructor.checks.hidden:pool_files",
     # The exercise is the softmax loss and its gradient: a given file that computes an
     # exponential or a (log-)softmax, say a batched trainer written for speed, would
     # hold the answer in plain sight. "softmax" is also a module of the package.

@@ -30,7 +30,7 @@ from .common import accuracy_of, bar, notebook_value, reproduced_best_W, sample_
 SOFTMAX_FILE = checks.SOFTMAX_FILE
 # A fixed seed for the hidden problems (an instructor regrading exactly); unset, each
 # grading run draws its own secret seed. A file of probe sets (a pool, see
-# write_hidden_pool) is used where the solution is not at hand (the Gradescope zip).
+# pool_files) is used where the solution is not at hand (the Gradescope zip).
 SEED_VARIABLE = "HIDDEN_SEED"
 POOL_VARIABLE = "HIDDEN_POOL"
 # Where a grader built without the solution (the Gradescope zip) finds its pool; used
@@ -74,6 +74,12 @@ def hidden_pool(size=32):
     without the solution picks one at random per run (recording one run seldom helps)."""
     pool = [build_hidden_data(secrets.randbits(63)) for _ in range(size)]
     return json.dumps({"pool": pool}, sort_keys=True)
+
+
+def pool_files(size=32):
+    """{SHIPPED_POOL: a pool of `size` hidden probe sets}: what a grader shipped without
+    the solution reads (the spec's hidden_pool)."""
+    return {SHIPPED_POOL: hidden_pool(size)}
 
 
 @functools.lru_cache(maxsize=None)

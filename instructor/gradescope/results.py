@@ -2,8 +2,9 @@
 
 One Gradescope test per automatically graded test cell of the notebook, in the
 notebook's order, with its points, passed/failed and the message (and, where
-the grader has one, the diagnosis) for the student. The inline answers are not
-here: on Gradescope they are a manually graded question of their own.
+the grader has one, the diagnosis) for the student. Answers graded by hand (the
+inline questions, if any) are not here: on Gradescope they are a manually graded
+question of their own.
 
 Hidden tests: a test cell with a hidden part gets the visibility chosen when
 the autograder was built (after_published by default: its score and message
@@ -45,9 +46,11 @@ def test_output(test):
     return "\n".join(parts)
 
 
-def overall_output(result, score, auto_max, upload_hint, show_score=True, silent=()):
+def overall_output(result, score, auto_max, upload_hint, show_score=True, silent=(),
+                   manual=True):
     """The text above the tests: the score (unless some tests are not shown yet: it
-    would give them away), the limits hit and the repairs made. Notes about the
+    would give them away), the limits hit and the repairs made, and (manual: the
+    assignment has answers graded by hand) where those are graded. Notes about the
     tests in silent (shown only later) are left out: students see this text at once."""
     lines = []
     notes = [n for n in result.notes if not any(n.startswith(f"{name}:") for name in silent)]
@@ -65,7 +68,8 @@ def overall_output(result, score, auto_max, upload_hint, show_score=True, silent
         if notes:
             lines += ["", "What the grader noticed (limits hit, files repaired):"]
             lines += [f"- {n}" for n in notes]
-        lines += ["", MANUAL_NOTE]
+        if manual:
+            lines += ["", MANUAL_NOTE]
     return "\n".join(lines)
 
 
@@ -114,7 +118,9 @@ def results_json(result, cells, hidden_tests, secret_lines, hidden_visibility="a
                                        show_score=hidden_visibility == "visible"
                                        or not hidden_tests,
                                        silent=() if hidden_visibility == "visible"
-                                       else set(hidden_tests)), secret_lines),
+                                       else set(hidden_tests),
+                                       manual=any(c.kind == "manual" for c in cells)),
+                       secret_lines),
         "output_format": "text",
         "stdout_visibility": "hidden",
         "tests": tests,

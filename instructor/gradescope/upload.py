@@ -54,7 +54,8 @@ def find_base(folder):
 
 
 def pack_files(base, limits):
-    """(zip bytes, notes): the notebooks at base's top and base/cs231n/**/*.py, within limits."""
+    """(zip bytes, notes): the notebooks at base's top and the package's .py files
+    (base/PACKAGE/**/*.py), within limits."""
     wanted, ignored = [], 0
     for root, dirs, names in os.walk(base):
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and d not in JUNK_PARTS

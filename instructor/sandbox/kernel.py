@@ -86,11 +86,11 @@ class KernelRoom:
         stage_folder(self.submitted, self.source, self.notebook_dir, self.keep)
         self._stack = contextlib.ExitStack()
         try:
-            from instructor.boundary.client import PROTOCOL_PATH, WORKER_PATH
+            from instructor.boundary.client import WORKER_FILES
             self.box = box = self._stack.enter_context(Box(
                 self.job.options.sandbox, self.notebook_dir, self.job.limits,
                 data_dir=self.bundle.data_dir, deny=self.bundle.hide,
-                reachable=[WORKER_PATH, PROTOCOL_PATH]))   # the trusted worker's, beside it
+                reachable=list(WORKER_FILES)))   # the trusted worker's, beside it
             self.runtime_dir = box.runtime_dir
             leftover = box.mounted or (box.state_dir if box.tier == "uid" else None)
             if leftover:
