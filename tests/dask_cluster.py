@@ -11,13 +11,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def installed():
-    """True if this Python imports this checkout's grader from any folder without
-    PYTHONPATH (make setup installs the project editable)."""
+def installed_grader():
+    """Where this Python imports a grader from in any folder without PYTHONPATH (make
+    setup installs the project editable), or None."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     run = subprocess.run([sys.executable, "-c", "import instructor; print(instructor.__file__)"],
                          cwd="/", env=env, capture_output=True, text=True)
-    return run.returncode == 0 and Path(run.stdout.strip()).resolve().is_relative_to(REPO)
+    return Path(run.stdout.strip()).resolve() if run.returncode == 0 else None
+
+
+def installed():
+    """True if this Python imports this checkout's grader from any folder."""
+    where = installed_grader()
+    return where is not None and where.is_relative_to(REPO)
 
 
 def project_env(**extra):
