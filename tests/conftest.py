@@ -2,8 +2,6 @@
 release built once per session, and batches graded once for several test files (the
 builders behind them are in helpers.py and tests/corpus/variants.py)."""
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -36,7 +34,6 @@ def corpus_batch(tmp_path_factory, synthetic_cifar, dist):
     graded in ONE batch: default limits, the namespaces tier, no HIDDEN_SEED (each hand-in
     draws its own hidden problems). {"subs", "out", "proc", "names": {variant: id}}; the
     tests that use it skip where bubblewrap cannot run."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent / "corpus"))
     from variants import RECORDERS, Ctx, build_all, recorder_handin
     subs = tmp_path_factory.mktemp("corpus")
     names = build_all(dist, subs, synthetic_cifar)

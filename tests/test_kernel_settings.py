@@ -13,9 +13,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from helpers import REPO
-
-sys.path.insert(0, str(REPO / "tools"))
-import run_notebook  # noqa: E402
+from tools import run_notebook
 
 RELEASE = REPO / "instructor" / "data" / "release"
 SETTINGS = {

@@ -15,17 +15,13 @@
 """
 import json
 import re
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "corpus"))
-
-from helpers import read_grades, run_autograde, scores                # noqa: E402
-from instructor.boundary.jail import bwrap_available                  # noqa: E402
-from variants import RECORDERS, Ctx, hooked_handin, recorder_handin  # noqa: E402
+from helpers import read_grades, run_autograde, scores
+from instructor.boundary.jail import bwrap_available
+from variants import RECORDERS, Ctx, hooked_handin, recorder_handin
 
 PROBE = bwrap_available()
 pytestmark = [pytest.mark.slow, pytest.mark.jail,

@@ -5,16 +5,12 @@ automatic point, every forgery no more than it earns, nothing is a grader error.
     pytest tests/corpus -m slow            # about 25 hand-ins: several minutes on 2 cores
 """
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from helpers import AUTO_MAX, read_grades, scores                  # noqa: E402
-from instructor.boundary.jail import bwrap_available                 # noqa: E402
-from variants import VARIANTS                                        # noqa: E402
+from helpers import AUTO_MAX, read_grades, scores
+from instructor.boundary.jail import bwrap_available
+from variants import VARIANTS
 
 PROBE = bwrap_available()
 pytestmark = [pytest.mark.slow, pytest.mark.jail,
