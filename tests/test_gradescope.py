@@ -274,6 +274,17 @@ def write_files(folder, files):
         path.write_text(text)
 
 
+def kernel_sees_autograder_cell(root):
+    """A notebook cell that kills its kernel if it can see the autograder's files under
+    root (its configuration, its results, the upload's folder)."""
+    return {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+            "source": (
+                "import os\n"
+                f"if any(os.path.exists(p) for p in [{str(root / 'source' / 'autograder.json')!r}, "
+                f"{str(root / 'results')!r}, {str(root / 'submission')!r}]):\n"
+                "    os._exit(1)")}
+
+
 def make_upload(kind, submission, dist):
     if kind == "files":       # one folder deep, as a drag-and-dropped folder may arrive
         write_files(submission / "softmax", solved_files(dist))
@@ -281,12 +292,7 @@ def make_upload(kind, submission, dist):
         # With a cell that kills its kernel if it can see the autograder's files.
         nb = student_notebook(dist)
         root = submission.parent
-        nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [],
-                            "execution_count": None, "source": (
-            "import os\n"
-            f"if any(os.path.exists(p) for p in [{str(root / 'source' / 'autograder.json')!r}, "
-            f"{str(root / 'results')!r}, {str(root / 'submission')!r}]):\n"
-            "    os._exit(1)")})
+        nb["cells"].append(kernel_sees_autograder_cell(root))
         handin(submission / "softmax_ada.zip", dist, notebook=nb)
     elif kind == "bug":
         files = solved_files(dist)
@@ -644,12 +650,7 @@ def mini_upload(kind, root, release):
     made.unlink()
     nb = json.loads(files["mini.ipynb"])
     if kind == "solved":
-        nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [],
-                            "execution_count": None, "source": (
-            "import os\n"
-            f"if any(os.path.exists(p) for p in [{str(root / 'source' / 'autograder.json')!r}, "
-            f"{str(root / 'results')!r}, {str(root / 'submission')!r}]):\n"
-            "    os._exit(1)")})
+        nb["cells"].append(kernel_sees_autograder_cell(root))
     else:
         files["minipkg/ops.py"] = ((MINI / "mini_mistakes.py").read_text()
                                    + MINI_FORGER.format(root=str(root)))
