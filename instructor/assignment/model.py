@@ -309,10 +309,7 @@ def _find_in(root):
 def resolve_module(name, root=None):
     """Import a module by dotted name; an assignment folder's own modules first."""
     if root and os.path.isdir(root):
-        top = name.split(".")[0]
-        if os.path.exists(os.path.join(root, top + ".py")) or os.path.isdir(
-                os.path.join(root, top)):
-            _find_in(root)
+        _find_in(root)      # the finder serves only the folder's own top-level names
     return importlib.import_module(name)
 
 
