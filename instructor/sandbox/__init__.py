@@ -1,11 +1,11 @@
 """The one isolation layer: everything that runs a hand-in's code goes through it.
 
-    box.py              the box of each tier (namespaces, uid, none), its choice
-                        (choose_tier) and the one minimal environment; used by the
-                        kernel and by the trusted worker alike
+    box.py              the box of each tier (namespaces, uid, none) and its choice
+                        (choose_tier); used by the kernel and by the trusted worker alike
     kernel.py           the kernel's room: a box over nbgrader's folder, the kernel spec
     kernel_launcher.py  the kernel spec's command: limits, then the kernel in its box
-    limits.py           rlimits, process hygiene and the one /proc scanner
+    limits.py           rlimits, process hygiene, the one /proc scanner and the one
+                        minimal environment of boxed code (minimal_env)
     slots.py            a uid of its own for each box running at the same time
     seccomp.py          the uid tier's network filter (classic BPF, no libseccomp)
     drop.py             the uid tier's first step: the filter, then the drop to its uid
